@@ -1,0 +1,103 @@
+//! `loomap bench`: model evaluations per second on random mappings, every layer of a workload.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rayon::prelude::*;
+
+use loomap::{io, mapspace, model};
+
+use super::Format;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value = "arch/eyeriss_like.toml")]
+    arch: PathBuf,
+    #[arg(long, default_value = "workloads/resnet50.toml")]
+    workload: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Random mappings per layer to pre-generate; each is evaluated `--rounds` times.
+    #[arg(long, default_value_t = 2000)]
+    mappings: usize,
+    #[arg(long, default_value_t = 50)]
+    rounds: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let arch = io::load_arch(&a.arch)?;
+    let workload = io::load_workload(&a.workload)?;
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    // Parse once, build the mappings up front: only evaluation is timed.
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(a.seed);
+    let cases: Vec<_> = workload
+        .layers
+        .iter()
+        .flat_map(|l| {
+            (0..a.mappings)
+                .map(|_| {
+                    (
+                        &l.problem,
+                        mapspace::random_mapping(&arch, &l.problem, &mut rng),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let start = Instant::now();
+    let (evaluated, feasible) = pool.install(|| {
+        (0..a.rounds)
+            .into_par_iter()
+            .map(|_| {
+                let mut ok = 0u64;
+                for (p, m) in &cases {
+                    if model::evaluate(&arch, p, m).is_ok() {
+                        ok += 1;
+                    }
+                }
+                (cases.len() as u64, ok)
+            })
+            .reduce(|| (0, 0), |x, y| (x.0 + y.0, x.1 + y.1))
+    });
+    let secs = start.elapsed().as_secs_f64();
+    let rate = evaluated as f64 / secs;
+    match a.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::json!({
+                "evals_per_sec": rate,
+                "evals_per_sec_per_thread": rate / threads as f64,
+                "threads": threads,
+                "mappings_evaluated": evaluated,
+                "feasible": feasible,
+                "wall_s": secs,
+                "arch": arch.name,
+                "workload": workload.name,
+            })
+        ),
+        _ => println!(
+            "{} evaluations in {:.3} s on {} thread(s): {:.0} evals/s ({:.0} per thread); {} feasible ({} on {})",
+            evaluated,
+            secs,
+            threads,
+            rate,
+            rate / threads as f64,
+            feasible,
+            workload.name,
+            arch.name
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,46 @@
+//! Subcommands, one file each. The only place with `anyhow`, paths and exit codes.
+
+mod bench;
+mod check;
+mod eval;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "loomap",
+    version,
+    about = "Fast, Timeloop-exact cost model and mapper for DNN accelerators"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate one mapping of one layer: cycles, energy, per-level accesses.
+    Eval(eval::Args),
+    /// Validate input files and print them normalized.
+    Check(check::Args),
+    /// Measure model evaluations per second on random mappings.
+    Bench(bench::Args),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Csv,
+}
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Eval(a) => eval::run(a),
+        Command::Check(a) => check::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}
