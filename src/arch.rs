@@ -215,7 +215,7 @@ impl Arch {
             ] {
                 check_num(&l.name, field, v)?;
             }
-            if !(l.multiple_buffering >= 1.0) {
+            if l.multiple_buffering.is_nan() || l.multiple_buffering < 1.0 {
                 return Err(ArchError::BadBuffering(l.name.clone()));
             }
         }

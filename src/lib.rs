@@ -4,6 +4,9 @@
 //! Dependency direction: `io`/`cli` → `mapspace` → `model` → `mapping` → `arch`, `workload`.
 //! `report` turns model statistics into text, JSON and CSV.
 
+// Index loops over parallel fixed-size arrays (levels × tensors × dims) read better than zips.
+#![allow(clippy::needless_range_loop)]
+
 pub mod arch;
 pub mod io;
 pub mod mapping;

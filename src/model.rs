@@ -422,77 +422,76 @@ fn distinct_sums(terms: &[(u64, u64)]) -> u64 {
     }
 }
 
-/// Direction of the last partial slide of a tile: 0 = none, else ±(rank + 1).
-type Gradient = i16;
-
-#[derive(Clone, Copy)]
-enum Step {
-    /// The tile did not move.
-    Same,
-    /// The tile moved to a disjoint place, or along several ranks: reload it whole.
-    Whole,
-    /// The tile slid along one rank; `delta` new elements.
-    Slide { gradient: Gradient, delta: u64 },
-}
-
-/// Most temporal loops above a level that the delta walk handles.
-const MAX_WALK: usize = 32;
-
 /// Elements loaded into one instance of the level whose tile spans `loops[..end]`, over the
 /// whole run: the first tile plus the delta at every step of the temporal loops above it.
+///
+/// Timeloop's rule, confirmed on its reference outputs (tl04: 1152 RF input fills; Eyeriss
+/// GLB: 16 whole input tiles): only the innermost temporal loop above the tile slides it and
+/// loads just the new part; a step of any outer loop that moves the tile at all (its inner
+/// loops wrap back) reloads the whole tile; a step that does not move it loads nothing.
 fn temporal_deltas(problem: &Problem, t: usize, mapping: &Mapping, end: usize) -> u64 {
     let loops = &mapping.nest.loops;
-    let mut ext = [1u64; MAX_DIMS];
     let mut stride_of = [1u64; MAX_DIMS];
     for l in &loops[..end] {
-        ext[l.dim] *= l.bound;
+        stride_of[l.dim] *= l.bound;
     }
-    stride_of.copy_from_slice(&ext);
     let ranks = problem.ranks(t);
     let mut width = [1u64; MAX_RANKS];
     let mut tile = 1u64;
     for (r, w) in width.iter_mut().enumerate().take(ranks) {
-        *w = problem.rank_width(t, r, &ext);
+        *w = problem.rank_width(t, r, &stride_of);
         tile *= *w;
     }
-
-    // Temporal loops above, inner to outer, with their per-step move.
-    let mut steps = [Step::Same; MAX_WALK];
-    let mut bounds = [0u64; MAX_WALK];
-    let mut n = 0usize;
-    let mut reset = [0i64; MAX_DIMS]; // accumulated wrap-back of the inner temporal loops
+    let mut total = tile;
+    // Iterations of the loops outside the current one, accumulated outer to inner.
+    let mut outer_iterations = [1u64; MAX_DIMS * 4];
+    let above: usize = loops[end..]
+        .iter()
+        .filter(|l| l.space == Spacetime::Temporal)
+        .count();
+    if above == 0 {
+        return tile;
+    }
+    let mut acc = 1u64;
+    let mut k = above;
+    for l in loops[end..].iter().rev() {
+        if l.space == Spacetime::Temporal {
+            k -= 1;
+            if k < outer_iterations.len() {
+                outer_iterations[k] = acc;
+            }
+            acc *= l.bound;
+        }
+    }
+    let mut reset = [0i64; MAX_DIMS]; // how far the inner temporal loops wrap back
+    let mut k = 0usize;
     for l in &loops[end..] {
         let stride = stride_of[l.dim];
         stride_of[l.dim] *= l.bound;
         if l.space != Spacetime::Temporal {
             continue;
         }
-        if n == MAX_WALK {
-            break;
-        }
         let mut shift = reset;
         shift[l.dim] += stride as i64;
-        steps[n] = classify(problem, t, ranks, &width, tile, &shift);
-        bounds[n] = l.bound;
+        let delta = step_delta(problem, t, ranks, &width, tile, &shift, k == 0);
+        let steps = (l.bound - 1) * outer_iterations[k.min(outer_iterations.len() - 1)];
+        total += steps * delta;
         reset[l.dim] -= ((l.bound - 1) * stride) as i64;
-        n += 1;
+        k += 1;
     }
-    if n == 0 {
-        return tile;
-    }
-    let mut memo = Memo::default();
-    let (d, _) = sweep(n - 1, 0, &steps, &bounds, tile, &mut memo);
-    tile + d
+    total
 }
 
-fn classify(
+/// Elements loaded by one step that moves the tile by `shift` (per dimension).
+fn step_delta(
     problem: &Problem,
     t: usize,
     ranks: usize,
     width: &[u64; MAX_RANKS],
     tile: u64,
     shift: &[i64; MAX_DIMS],
-) -> Step {
+    may_slide: bool,
+) -> u64 {
     let mut moved = 0;
     let mut rank = 0;
     let mut amount = 0i64;
@@ -508,97 +507,12 @@ fn classify(
         }
     }
     match moved {
-        0 => Step::Same,
-        1 if amount.unsigned_abs() < width[rank] => Step::Slide {
-            gradient: (rank as i16 + 1) * amount.signum() as i16,
-            delta: amount.unsigned_abs() * (tile / width[rank]),
-        },
-        _ => Step::Whole,
-    }
-}
-
-/// Applies one step to the gradient state: (elements loaded, new state).
-fn apply(step: Step, state: Gradient, tile: u64) -> (u64, Gradient) {
-    match step {
-        Step::Same => (0, 0),
-        Step::Whole => (tile, 0),
-        Step::Slide { gradient, delta } => {
-            if state == 0 || state == gradient {
-                (delta, gradient)
-            } else {
-                (tile, 0)
-            }
+        0 => 0,
+        1 if may_slide && amount.unsigned_abs() < width[rank] => {
+            amount.unsigned_abs() * (tile / width[rank])
         }
+        _ => tile,
     }
-}
-
-/// Sweep results per (loop, entry state); the states seen are few (0 or one loop's gradient).
-#[derive(Default)]
-struct Memo {
-    entries: [[(Gradient, u64, Gradient); 4]; MAX_WALK],
-    len: [u8; MAX_WALK],
-}
-
-/// Runs loop `j` (and everything inside it) once from `state`: (elements loaded, exit state).
-fn sweep(
-    j: usize,
-    state: Gradient,
-    steps: &[Step; MAX_WALK],
-    bounds: &[u64; MAX_WALK],
-    tile: u64,
-    memo: &mut Memo,
-) -> (u64, Gradient) {
-    for k in 0..memo.len[j] as usize {
-        let (s, d, e) = memo.entries[j][k];
-        if s == state {
-            return (d, e);
-        }
-    }
-    let inner = |s: Gradient, memo: &mut Memo| {
-        if j == 0 {
-            (0, s)
-        } else {
-            sweep(j - 1, s, steps, bounds, tile, memo)
-        }
-    };
-    let (mut total, mut exit) = inner(state, memo);
-    // The remaining bound-1 iterations: each a step of loop j then an inner sweep. The state
-    // entering each iteration settles after a couple of steps, so find the period and multiply.
-    let mut remaining = bounds[j] - 1;
-    let mut history: [(Gradient, u64, Gradient); 3] = [(0, 0, 0); 3];
-    let mut seen = 0usize;
-    while remaining > 0 {
-        let (d_step, s) = apply(steps[j], exit, tile);
-        let (d_in, e) = inner(s, memo);
-        let iter = (exit, d_step + d_in, e);
-        total += iter.1;
-        exit = e;
-        remaining -= 1;
-        if seen < 3 {
-            history[seen] = iter;
-            seen += 1;
-        }
-        // Period 1: this iteration entered in the same state as the one before.
-        if seen >= 2 && history[seen - 1].0 == history[seen - 2].0 && remaining > 0 {
-            total += iter.1 * remaining;
-            remaining = 0;
-        } else if seen == 3 && history[2].0 == history[0].0 && remaining > 0 {
-            // Period 2: alternate between the last two iterations.
-            let pair = history[1].1 + history[2].1;
-            total += pair * (remaining / 2);
-            if remaining % 2 == 1 {
-                total += history[1].1;
-                exit = history[1].2;
-            }
-            remaining = 0;
-        }
-    }
-    let k = memo.len[j] as usize;
-    if k < 4 {
-        memo.entries[j][k] = (state, total, exit);
-        memo.len[j] += 1;
-    }
-    (total, exit)
 }
 
 /// Is a level's class a DRAM (for reports)?

@@ -171,8 +171,8 @@ pub struct ComputeSpec {
 fn mesh(instances: Option<u64>, x: Option<u64>, y: Option<u64>) -> (u64, u64, u64) {
     match (instances, x, y) {
         (Some(i), None, None) => (i, i, 1),
-        (Some(i), Some(x), None) => (i, x, if x > 0 { i / x } else { 0 }),
-        (Some(i), None, Some(y)) => (i, if y > 0 { i / y } else { 0 }, y),
+        (Some(i), Some(x), None) => (i, x, i.checked_div(x).unwrap_or(0)),
+        (Some(i), None, Some(y)) => (i, i.checked_div(y).unwrap_or(0), y),
         (Some(i), Some(x), Some(y)) => (i, x, y),
         (None, x, y) => {
             let (x, y) = (x.unwrap_or(1), y.unwrap_or(1));
@@ -214,15 +214,15 @@ impl ArchSpec {
                 (LevelClass::Dummy, _) => Some(0),
                 (_, s) => s,
             };
-            if class == LevelClass::Sram || class == LevelClass::Regfile {
-                if level.size_words.is_none() {
-                    return Err(err(
-                        file,
-                        at("size_words"),
-                        "an SRAM or register file needs a capacity",
-                        "add `size_words = <words>`",
-                    ));
-                }
+            if (class == LevelClass::Sram || class == LevelClass::Regfile)
+                && level.size_words.is_none()
+            {
+                return Err(err(
+                    file,
+                    at("size_words"),
+                    "an SRAM or register file needs a capacity",
+                    "add `size_words = <words>`",
+                ));
             }
             level.read_bw = l.read_bw;
             level.write_bw = l.write_bw;
