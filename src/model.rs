@@ -14,7 +14,7 @@
 
 use crate::arch::{Arch, LevelClass};
 use crate::mapping::{Mapping, Spacetime};
-use crate::workload::{Problem, MAX_DIMS, MAX_RANKS, MAX_TENSORS};
+use crate::workload::{Problem, MAX_DIMS, MAX_RANKS, MAX_TENSORS, NO_RANK};
 
 /// Most storage levels the model handles.
 pub const MAX_LEVELS: usize = 16;
@@ -132,21 +132,21 @@ pub fn evaluate_into(
     if nlev > MAX_LEVELS {
         return Err(Infeasible::TooManyLevels);
     }
-    let nest = &mapping.nest;
-    let ndims = problem.num_dims();
+
+    let shape = NestShape::new(mapping, nlev);
 
     // Capacity first: it is the cheapest way to reject, as Timeloop's PreEvaluationCheck.
     for lvl in 0..nlev {
         let keep = mapping.keep[lvl];
         let level = &arch.levels[lvl];
-        let ext = extents_below(mapping, lvl, ndims);
+        let ext = &shape.ext_at_end[lvl];
         let mut used = 0u64;
         for t in 0..problem.num_tensors() {
             let ts = &mut stats.tensors[lvl][t];
             *ts = TensorStats::default();
             if keep & (1 << t) != 0 {
                 ts.kept = true;
-                ts.utilized_capacity = problem.tile_size(t, &ext);
+                ts.utilized_capacity = problem.tile_size(t, ext);
                 used += ts.utilized_capacity;
             }
         }
@@ -169,39 +169,28 @@ pub fn evaluate_into(
         }
     }
 
-    let spatial_all: u64 = nest
-        .loops
-        .iter()
-        .filter(|l| l.space != Spacetime::Temporal)
-        .map(|l| l.bound)
-        .product();
+    let spatial_all = shape.spatial_above[0];
     stats.compute_utilized = spatial_all;
     let macs = problem.macs();
     let per_compute = macs / spatial_all;
     stats.compute_cycles = per_compute;
-
-    for lvl in 0..nlev {
-        let end = nest.level_end(lvl);
-        stats.utilized_instances[lvl] = nest.loops[end..]
-            .iter()
-            .filter(|l| l.space != Spacetime::Temporal)
-            .map(|l| l.bound)
-            .product();
-    }
+    stats.utilized_instances[..nlev].copy_from_slice(&shape.spatial_above[1..=nlev]);
 
     for t in 0..problem.num_tensors() {
         let read_write = problem.tensors[t].read_write;
         // Walk the chain of keepers inner to outer; the compute units are the first child.
         let mut child: Option<usize> = None;
         let mut child_deltas = per_compute; // every MAC touches each operand once
-        let mut child_end = 0usize;
+        let mut child_level = 0usize; // fanouts of levels >= this one lie between child and parent
         for lvl in 0..nlev {
             if mapping.keep[lvl] & (1 << t) == 0 {
                 continue;
             }
-            let end = nest.level_end(lvl);
-            let distinct = distinct_children(problem, t, mapping, child_end, end);
-            let partition = partition_size(problem, t, mapping, end);
+            let mut distinct = 1u64;
+            for between in child_level..=lvl {
+                distinct *= distinct_in_group(problem, t, mapping, &shape, between);
+            }
+            let partition = partition_size(problem, t, &problem.bounds, &shape, lvl);
             let traffic = child_deltas * distinct;
             let ts = &mut stats.tensors[lvl][t];
             ts.partition_size = partition;
@@ -211,7 +200,7 @@ pub fn evaluate_into(
             } else {
                 ts.reads = traffic;
             }
-            let deltas = temporal_deltas(problem, t, mapping, end);
+            let deltas = temporal_deltas(problem, t, mapping, &shape, lvl);
             if let Some(c) = child {
                 let cs = &mut stats.tensors[c][t];
                 cs.fills = if read_write {
@@ -222,7 +211,7 @@ pub fn evaluate_into(
             }
             child = Some(lvl);
             child_deltas = deltas;
-            child_end = end;
+            child_level = lvl + 1;
         }
     }
 
@@ -295,73 +284,99 @@ pub fn evaluate_into(
     })
 }
 
-/// Extent of every dimension inside the tile held at `level` (all loops below its end).
-fn extents_below(mapping: &Mapping, level: usize, ndims: usize) -> [u64; MAX_DIMS] {
-    let mut ext = [1u64; MAX_DIMS];
-    for l in &mapping.nest.loops[..mapping.nest.level_end(level)] {
-        ext[l.dim] *= l.bound;
-    }
-    let _ = ndims;
-    ext
+/// One pass over the nest, shared by every (level, tensor) computation of an evaluation.
+struct NestShape {
+    /// Extent of every dimension inside the tile held at each level (loops below its end).
+    ext_at_end: [[u64; MAX_DIMS]; MAX_LEVELS],
+    /// Per level end, the product of spatial loops above it, per dimension.
+    spatial_dim_above: [[u64; MAX_DIMS]; MAX_LEVELS],
+    /// `spatial_above[0]`: all spatial loops (utilized MACs); `[l + 1]`: those above level l's
+    /// end (utilized instances of level l).
+    spatial_above: [u64; MAX_LEVELS + 1],
+    /// Product of all temporal loop bounds above each level's end.
+    temporal_above: [u64; MAX_LEVELS],
 }
 
-/// Elements of `t` one instance ever touches: everything but the spatial loops above `end`.
-fn partition_size(problem: &Problem, t: usize, mapping: &Mapping, end: usize) -> u64 {
-    let mut ext = [1u64; MAX_DIMS];
-    for (i, l) in mapping.nest.loops.iter().enumerate() {
-        if i < end || l.space == Spacetime::Temporal {
-            ext[l.dim] *= l.bound;
+impl NestShape {
+    fn new(mapping: &Mapping, nlev: usize) -> NestShape {
+        let nest = &mapping.nest;
+        let mut shape = NestShape {
+            ext_at_end: [[1; MAX_DIMS]; MAX_LEVELS],
+            spatial_dim_above: [[1; MAX_DIMS]; MAX_LEVELS],
+            spatial_above: [1; MAX_LEVELS + 1],
+            temporal_above: [1; MAX_LEVELS],
+        };
+        let mut ext = [1u64; MAX_DIMS];
+        for lvl in 0..nlev {
+            for l in nest.level_loops(lvl) {
+                ext[l.dim] *= l.bound;
+            }
+            shape.ext_at_end[lvl] = ext;
         }
+        // Walk outer to inner accumulating what lies above each level's end.
+        let mut spatial = [1u64; MAX_DIMS];
+        let (mut sp, mut tp) = (1u64, 1u64);
+        for lvl in (0..nlev).rev() {
+            shape.spatial_dim_above[lvl] = spatial;
+            shape.spatial_above[lvl + 1] = sp;
+            shape.temporal_above[lvl] = tp;
+            for l in nest.level_loops(lvl) {
+                if l.space == Spacetime::Temporal {
+                    tp *= l.bound;
+                } else {
+                    spatial[l.dim] *= l.bound;
+                    sp *= l.bound;
+                }
+            }
+        }
+        shape.spatial_above[0] = sp;
+        shape
+    }
+}
+
+/// Elements of `t` one instance of `level` ever touches: everything but the spatial loops
+/// above it.
+fn partition_size(
+    problem: &Problem,
+    t: usize,
+    bounds: &[u64],
+    shape: &NestShape,
+    level: usize,
+) -> u64 {
+    let mut ext = [1u64; MAX_DIMS];
+    for (d, b) in bounds.iter().enumerate() {
+        ext[d] = b / shape.spatial_dim_above[level][d];
     }
     problem.tile_size(t, &ext)
 }
 
-/// Distinct tiles among the children fed through the spatial loops in `[from, to)`, one
-/// fanout (level) at a time, as Timeloop detects multicast per spatial level.
-fn distinct_children(
-    problem: &Problem,
-    t: usize,
-    mapping: &Mapping,
-    from: usize,
-    to: usize,
-) -> u64 {
-    let nest = &mapping.nest;
-    let mut distinct = 1u64;
-    let mut lvl = 0;
-    while lvl + 1 < nest.level_start.len() {
-        let (s, e) = (nest.level_start[lvl], nest.level_start[lvl + 1]);
-        if s >= from && e <= to || (s < to && e > from) {
-            distinct *= distinct_in_group(problem, t, mapping, s.max(from), e.min(to));
-        }
-        lvl += 1;
-    }
-    distinct
-}
-
-/// Distinct tile positions produced by the spatial loops in `[from, to)` (one fanout).
+/// Distinct tiles of `t` among the children of one instance of `level` (its spatial loops):
+/// children needing the same tile share one multicast read (or one reduced update).
+/// Timeloop detects this per spatial level, so fanouts of different levels multiply.
 fn distinct_in_group(
     problem: &Problem,
     t: usize,
     mapping: &Mapping,
-    from: usize,
-    to: usize,
+    shape: &NestShape,
+    level: usize,
 ) -> u64 {
-    let loops = &mapping.nest.loops;
+    let loops = mapping.nest.level_loops(level);
     let ranks = problem.ranks(t);
+    let mut stride = if level == 0 {
+        [1u64; MAX_DIMS]
+    } else {
+        shape.ext_at_end[level - 1]
+    };
     // Per rank: the step (coefficient × stride) and bound of every spatial loop touching it.
     let mut per_rank: [[(u64, u64); 8]; MAX_RANKS] = [[(0, 0); 8]; MAX_RANKS];
     let mut count: [usize; MAX_RANKS] = [0; MAX_RANKS];
     let mut distinct = 1u64;
-    for i in from..to {
-        let l = loops[i];
+    for l in loops {
+        let here = stride[l.dim];
+        stride[l.dim] *= l.bound;
         if l.space == Spacetime::Temporal {
             continue;
         }
-        let stride: u64 = loops[..i]
-            .iter()
-            .filter(|m| m.dim == l.dim)
-            .map(|m| m.bound)
-            .product();
         let mut touched = 0;
         let mut last_rank = 0;
         for r in 0..ranks {
@@ -374,7 +389,7 @@ fn distinct_in_group(
             0 => {} // every child needs the same data: multicast
             1 if count[last_rank] < 8 => {
                 per_rank[last_rank][count[last_rank]] =
-                    (problem.coef(t, last_rank, l.dim) * stride, l.bound);
+                    (problem.coef(t, last_rank, l.dim) * here, l.bound);
                 count[last_rank] += 1;
             }
             _ => distinct *= l.bound,
@@ -422,97 +437,84 @@ fn distinct_sums(terms: &[(u64, u64)]) -> u64 {
     }
 }
 
-/// Elements loaded into one instance of the level whose tile spans `loops[..end]`, over the
-/// whole run: the first tile plus the delta at every step of the temporal loops above it.
+/// Elements loaded into one instance of `level` over the whole run: its first tile plus the
+/// delta at every step of the temporal loops above it.
 ///
 /// Timeloop's rule, confirmed on its reference outputs (tl04: 1152 RF input fills; Eyeriss
 /// GLB: 16 whole input tiles): only the innermost temporal loop above the tile slides it and
 /// loads just the new part; a step of any outer loop that moves the tile at all (its inner
 /// loops wrap back) reloads the whole tile; a step that does not move it loads nothing.
-fn temporal_deltas(problem: &Problem, t: usize, mapping: &Mapping, end: usize) -> u64 {
-    let loops = &mapping.nest.loops;
-    let mut stride_of = [1u64; MAX_DIMS];
-    for l in &loops[..end] {
-        stride_of[l.dim] *= l.bound;
-    }
+fn temporal_deltas(
+    problem: &Problem,
+    t: usize,
+    mapping: &Mapping,
+    shape: &NestShape,
+    level: usize,
+) -> u64 {
+    let nest = &mapping.nest;
+    let mut stride = shape.ext_at_end[level];
     let ranks = problem.ranks(t);
     let mut width = [1u64; MAX_RANKS];
     let mut tile = 1u64;
-    for (r, w) in width.iter_mut().enumerate().take(ranks) {
-        *w = problem.rank_width(t, r, &stride_of);
-        tile *= *w;
+    for r in 0..ranks {
+        width[r] = problem.rank_width(t, r, &stride);
+        tile *= width[r];
     }
     let mut total = tile;
-    // Iterations of the loops outside the current one, accumulated outer to inner.
-    let mut outer_iterations = [1u64; MAX_DIMS * 4];
-    let above: usize = loops[end..]
-        .iter()
-        .filter(|l| l.space == Spacetime::Temporal)
-        .count();
-    if above == 0 {
-        return tile;
-    }
-    let mut acc = 1u64;
-    let mut k = above;
-    for l in loops[end..].iter().rev() {
-        if l.space == Spacetime::Temporal {
-            k -= 1;
-            if k < outer_iterations.len() {
-                outer_iterations[k] = acc;
-            }
-            acc *= l.bound;
-        }
-    }
-    let mut reset = [0i64; MAX_DIMS]; // how far the inner temporal loops wrap back
-    let mut k = 0usize;
-    for l in &loops[end..] {
-        let stride = stride_of[l.dim];
-        stride_of[l.dim] *= l.bound;
+    let mut remaining = shape.temporal_above[level]; // iterations of the loops outside this one
+    let mut first = true;
+    // How far the tile moves back, per rank, when the inner loops wrap around.
+    let mut wrap = [0i64; MAX_RANKS];
+    for l in &nest.loops[nest.level_end(level)..] {
+        let here = stride[l.dim];
+        stride[l.dim] *= l.bound;
         if l.space != Spacetime::Temporal {
             continue;
         }
-        let mut shift = reset;
-        shift[l.dim] += stride as i64;
-        let delta = step_delta(problem, t, ranks, &width, tile, &shift, k == 0);
-        let steps = (l.bound - 1) * outer_iterations[k.min(outer_iterations.len() - 1)];
-        total += steps * delta;
-        reset[l.dim] -= ((l.bound - 1) * stride) as i64;
-        k += 1;
+        remaining /= l.bound;
+        let mut moved = 0;
+        let mut rank = 0;
+        let mut amount = 0i64;
+        if let Some((r_dim, c)) = problem.single_rank_of(t, l.dim) {
+            // Fast path: the loop's dimension moves one rank; the others move only by wrap.
+            for r in 0..ranks {
+                let o = if r == r_dim {
+                    wrap[r] + (c * here) as i64
+                } else {
+                    wrap[r]
+                };
+                if o != 0 {
+                    moved += 1;
+                    rank = r;
+                    amount = o;
+                }
+            }
+            if r_dim != NO_RANK {
+                wrap[r_dim] -= (c * (l.bound - 1) * here) as i64;
+            }
+        } else {
+            for r in 0..ranks {
+                let c = problem.coef(t, r, l.dim) as i64;
+                let o = wrap[r] + c * here as i64;
+                if o != 0 {
+                    moved += 1;
+                    rank = r;
+                    amount = o;
+                }
+                wrap[r] -= c * ((l.bound - 1) * here) as i64;
+            }
+        }
+        let delta = match moved {
+            0 => 0,
+            1 if first && amount.unsigned_abs() < width[rank] => {
+                amount.unsigned_abs() * (tile / width[rank])
+            }
+            _ => tile,
+        };
+        total += (l.bound - 1) * remaining * delta;
+        first = false;
     }
     total
-}
-
-/// Elements loaded by one step that moves the tile by `shift` (per dimension).
-fn step_delta(
-    problem: &Problem,
-    t: usize,
-    ranks: usize,
-    width: &[u64; MAX_RANKS],
-    tile: u64,
-    shift: &[i64; MAX_DIMS],
-    may_slide: bool,
-) -> u64 {
-    let mut moved = 0;
-    let mut rank = 0;
-    let mut amount = 0i64;
-    for r in 0..ranks {
-        let mut o = 0i64;
-        for (d, s) in shift.iter().enumerate().take(problem.num_dims()) {
-            o += problem.coef(t, r, d) as i64 * s;
-        }
-        if o != 0 {
-            moved += 1;
-            rank = r;
-            amount = o;
-        }
-    }
-    match moved {
-        0 => 0,
-        1 if may_slide && amount.unsigned_abs() < width[rank] => {
-            amount.unsigned_abs() * (tile / width[rank])
-        }
-        _ => tile,
-    }
 }
 
 /// Is a level's class a DRAM (for reports)?

@@ -41,7 +41,14 @@ pub struct Problem {
     pub tensors: Vec<Tensor>,
     /// Dense copy of the projections for the hot path: `coef[t][rank][dim]`.
     coef: [[[u64; MAX_DIMS]; MAX_RANKS]; MAX_TENSORS],
+    /// `rank_of[t][d]`: the one rank of `t` that dimension `d` indexes (with its coefficient),
+    /// `NO_RANK` if none. Valid only where `single_rank[t]` (every dim in at most one rank).
+    rank_of: [[(usize, u64); MAX_DIMS]; MAX_TENSORS],
+    single_rank: [bool; MAX_TENSORS],
 }
+
+/// Marks a dimension that indexes no rank of a tensor.
+pub const NO_RANK: usize = usize::MAX;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProblemError {
@@ -110,6 +117,20 @@ impl Problem {
                 return Err(ProblemError::UnusedDim(n.clone()));
             }
         }
+        let mut rank_of = [[(NO_RANK, 0u64); MAX_DIMS]; MAX_TENSORS];
+        let mut single_rank = [true; MAX_TENSORS];
+        for t in 0..tensors.len() {
+            for d in 0..dims.len() {
+                for r in 0..MAX_RANKS {
+                    if coef[t][r][d] != 0 {
+                        if rank_of[t][d].0 != NO_RANK {
+                            single_rank[t] = false;
+                        }
+                        rank_of[t][d] = (r, coef[t][r][d]);
+                    }
+                }
+            }
+        }
         let (dim_names, bounds) = dims.into_iter().unzip();
         Ok(Problem {
             name: name.into(),
@@ -117,6 +138,8 @@ impl Problem {
             bounds,
             tensors,
             coef,
+            rank_of,
+            single_rank,
         })
     }
 
@@ -175,8 +198,25 @@ impl Problem {
 
     /// Size in elements of the box a tensor covers when dimension `d` spans `extent[d]`
     /// (the axis-aligned hyper-rectangle of the projection, as Timeloop computes it).
+    /// The rank (and coefficient) dimension `d` indexes in `tensor`, when every dimension
+    /// indexes at most one rank (`None` otherwise; `Some((NO_RANK, 0))` if it indexes none).
+    #[inline]
+    pub fn single_rank_of(&self, tensor: TensorId, d: DimId) -> Option<(usize, u64)> {
+        self.single_rank[tensor].then(|| self.rank_of[tensor][d])
+    }
+
     #[inline]
     pub fn tile_size(&self, tensor: TensorId, extent: &[u64; MAX_DIMS]) -> u64 {
+        if self.single_rank[tensor] {
+            let mut width = [1u64; MAX_RANKS];
+            for d in 0..self.num_dims() {
+                let (r, c) = self.rank_of[tensor][d];
+                if r != NO_RANK {
+                    width[r] += c * (extent[d] - 1);
+                }
+            }
+            return width[..self.ranks(tensor)].iter().product();
+        }
         let mut size = 1u64;
         for r in 0..self.ranks(tensor) {
             size *= self.rank_width(tensor, r, extent);
