@@ -190,7 +190,7 @@ pub fn evaluate_into(
             for between in child_level..=lvl {
                 distinct *= distinct_in_group(problem, t, mapping, &shape, between);
             }
-            let partition = partition_size(problem, t, &problem.bounds, &shape, lvl);
+            let partition = partition_size(problem, t, &shape, lvl);
             let traffic = child_deltas * distinct;
             let ts = &mut stats.tensors[lvl][t];
             ts.partition_size = partition;
@@ -288,13 +288,16 @@ pub fn evaluate_into(
 struct NestShape {
     /// Extent of every dimension inside the tile held at each level (loops below its end).
     ext_at_end: [[u64; MAX_DIMS]; MAX_LEVELS],
-    /// Per level end, the product of spatial loops above it, per dimension.
-    spatial_dim_above: [[u64; MAX_DIMS]; MAX_LEVELS],
+    /// Per level, the extent of every dimension over the level's whole run on one instance:
+    /// all loops below its end plus the temporal loops above (its partition).
+    partition_ext: [[u64; MAX_DIMS]; MAX_LEVELS],
     /// `spatial_above[0]`: all spatial loops (utilized MACs); `[l + 1]`: those above level l's
     /// end (utilized instances of level l).
     spatial_above: [u64; MAX_LEVELS + 1],
     /// Product of all temporal loop bounds above each level's end.
     temporal_above: [u64; MAX_LEVELS],
+    /// Product of each level's own spatial loops (its fanout in use).
+    spatial_in_level: [u64; MAX_LEVELS],
 }
 
 impl NestShape {
@@ -302,9 +305,10 @@ impl NestShape {
         let nest = &mapping.nest;
         let mut shape = NestShape {
             ext_at_end: [[1; MAX_DIMS]; MAX_LEVELS],
-            spatial_dim_above: [[1; MAX_DIMS]; MAX_LEVELS],
+            partition_ext: [[1; MAX_DIMS]; MAX_LEVELS],
             spatial_above: [1; MAX_LEVELS + 1],
             temporal_above: [1; MAX_LEVELS],
+            spatial_in_level: [1; MAX_LEVELS],
         };
         let mut ext = [1u64; MAX_DIMS];
         for lvl in 0..nlev {
@@ -314,18 +318,21 @@ impl NestShape {
             shape.ext_at_end[lvl] = ext;
         }
         // Walk outer to inner accumulating what lies above each level's end.
-        let mut spatial = [1u64; MAX_DIMS];
+        let mut temporal = [1u64; MAX_DIMS];
         let (mut sp, mut tp) = (1u64, 1u64);
         for lvl in (0..nlev).rev() {
-            shape.spatial_dim_above[lvl] = spatial;
+            for d in 0..MAX_DIMS {
+                shape.partition_ext[lvl][d] = shape.ext_at_end[lvl][d] * temporal[d];
+            }
             shape.spatial_above[lvl + 1] = sp;
             shape.temporal_above[lvl] = tp;
             for l in nest.level_loops(lvl) {
                 if l.space == Spacetime::Temporal {
                     tp *= l.bound;
+                    temporal[l.dim] *= l.bound;
                 } else {
-                    spatial[l.dim] *= l.bound;
                     sp *= l.bound;
+                    shape.spatial_in_level[lvl] *= l.bound;
                 }
             }
         }
@@ -336,18 +343,8 @@ impl NestShape {
 
 /// Elements of `t` one instance of `level` ever touches: everything but the spatial loops
 /// above it.
-fn partition_size(
-    problem: &Problem,
-    t: usize,
-    bounds: &[u64],
-    shape: &NestShape,
-    level: usize,
-) -> u64 {
-    let mut ext = [1u64; MAX_DIMS];
-    for (d, b) in bounds.iter().enumerate() {
-        ext[d] = b / shape.spatial_dim_above[level][d];
-    }
-    problem.tile_size(t, &ext)
+fn partition_size(problem: &Problem, t: usize, shape: &NestShape, level: usize) -> u64 {
+    problem.tile_size(t, &shape.partition_ext[level])
 }
 
 /// Distinct tiles of `t` among the children of one instance of `level` (its spatial loops):
@@ -360,6 +357,9 @@ fn distinct_in_group(
     shape: &NestShape,
     level: usize,
 ) -> u64 {
+    if shape.spatial_in_level[level] == 1 {
+        return 1;
+    }
     let loops = mapping.nest.level_loops(level);
     let ranks = problem.ranks(t);
     let mut stride = if level == 0 {
@@ -444,6 +444,9 @@ fn distinct_sums(terms: &[(u64, u64)]) -> u64 {
 /// GLB: 16 whole input tiles): only the innermost temporal loop above the tile slides it and
 /// loads just the new part; a step of any outer loop that moves the tile at all (its inner
 /// loops wrap back) reloads the whole tile; a step that does not move it loads nothing.
+/// Most temporal loops above a level that the delta walk tracks exactly.
+const MAX_WALK: usize = 64;
+
 fn temporal_deltas(
     problem: &Problem,
     t: usize,
@@ -461,7 +464,29 @@ fn temporal_deltas(
         tile *= width[r];
     }
     let mut total = tile;
-    let mut remaining = shape.temporal_above[level]; // iterations of the loops outside this one
+    // Iterations of the loops outside each temporal loop, filled outer to inner first so the
+    // walk below needs no division.
+    let above = &nest.loops[nest.level_end(level)..];
+    let mut outside = [0u64; MAX_WALK];
+    let mut acc = 1u64;
+    let mut k = above
+        .iter()
+        .filter(|l| l.space == Spacetime::Temporal)
+        .count()
+        .min(MAX_WALK);
+    for l in above
+        .iter()
+        .rev()
+        .filter(|l| l.space == Spacetime::Temporal)
+    {
+        if k == 0 {
+            break;
+        }
+        k -= 1;
+        outside[k] = acc;
+        acc *= l.bound;
+    }
+    let mut k = 0usize;
     let mut first = true;
     // How far the tile moves back, per rank, when the inner loops wrap around.
     let mut wrap = [0i64; MAX_RANKS];
@@ -471,7 +496,8 @@ fn temporal_deltas(
         if l.space != Spacetime::Temporal {
             continue;
         }
-        remaining /= l.bound;
+        let remaining = outside[k.min(MAX_WALK - 1)];
+        k += 1;
         let mut moved = 0;
         let mut rank = 0;
         let mut amount = 0i64;
