@@ -536,62 +536,48 @@ fn temporal_deltas(
         width[r] = problem.rank_width(t, r, &stride);
         tile *= width[r];
     }
-    let mut total = tile;
-    // Iterations of the loops outside each temporal loop, filled outer to inner first so the
-    // walk below needs no division.
-    let above = &nest.loops[nest.level_end(level)..];
-    let mut outside = [0u64; MAX_WALK];
-    let mut acc = 1u64;
-    let mut k = above
-        .iter()
-        .filter(|l| l.space == Spacetime::Temporal)
-        .count()
-        .min(MAX_WALK);
-    for l in above
-        .iter()
-        .rev()
-        .filter(|l| l.space == Spacetime::Temporal)
-    {
-        if k == 0 {
-            break;
-        }
-        k -= 1;
-        outside[k] = acc;
-        acc *= l.bound;
-    }
-    let mut k = 0usize;
-    let mut first = true;
-    // How far the tile moves back, per rank, when the inner loops wrap around.
+    // Pass 1, inner to outer: the delta of one step of each temporal loop above. `wrap` is how
+    // far the tile moves back, per rank, when the loops inside it wrap around; `moving` counts
+    // the ranks where that is non-zero.
+    let single = problem.single_rank_of(t, 0).is_some();
     let mut wrap = [0i64; MAX_RANKS];
+    let mut moving = 0usize;
+    let mut steps = [(0u64, 0u64); MAX_WALK]; // (bound, delta)
+    let mut n = 0usize;
     for l in &nest.loops[nest.level_end(level)..] {
         let here = stride[l.dim];
         stride[l.dim] *= l.bound;
         if l.space != Spacetime::Temporal {
             continue;
         }
-        let remaining = outside[k.min(MAX_WALK - 1)];
-        k += 1;
-        let mut moved = 0;
-        let mut rank = 0;
-        let mut amount = 0i64;
-        if let Some((r_dim, c)) = problem.single_rank_of(t, l.dim) {
-            // Fast path: the loop's dimension moves one rank; the others move only by wrap.
-            for r in 0..ranks {
-                let o = if r == r_dim {
-                    wrap[r] + (c * here) as i64
+        let first = n == 0;
+        let delta = if single {
+            let (r, c) = problem.rank_of_unchecked(t, l.dim);
+            if r == NO_RANK {
+                if moving > 0 {
+                    tile
                 } else {
-                    wrap[r]
-                };
-                if o != 0 {
-                    moved += 1;
-                    rank = r;
-                    amount = o;
+                    0
                 }
-            }
-            if r_dim != NO_RANK {
-                wrap[r_dim] -= (c * (l.bound - 1) * here) as i64;
+            } else {
+                let before = wrap[r];
+                let o = before + (c * here) as i64;
+                let others = moving - usize::from(before != 0);
+                let delta = if first && o.unsigned_abs() < width[r] {
+                    o.unsigned_abs() * (tile / width[r])
+                } else if o != 0 || others > 0 {
+                    tile
+                } else {
+                    0
+                };
+                wrap[r] = before - (c * (l.bound - 1) * here) as i64;
+                moving = others + usize::from(wrap[r] != 0);
+                delta
             }
         } else {
+            let mut moved = 0;
+            let mut rank = 0;
+            let mut amount = 0i64;
             for r in 0..ranks {
                 let c = problem.coef(t, r, l.dim) as i64;
                 let o = wrap[r] + c * here as i64;
@@ -602,16 +588,26 @@ fn temporal_deltas(
                 }
                 wrap[r] -= c * ((l.bound - 1) * here) as i64;
             }
-        }
-        let delta = match moved {
-            0 => 0,
-            1 if first && amount.unsigned_abs() < width[rank] => {
-                amount.unsigned_abs() * (tile / width[rank])
+            match moved {
+                0 => 0,
+                1 if first && amount.unsigned_abs() < width[rank] => {
+                    amount.unsigned_abs() * (tile / width[rank])
+                }
+                _ => tile,
             }
-            _ => tile,
         };
-        total += (l.bound - 1) * remaining * delta;
-        first = false;
+        if n < MAX_WALK {
+            steps[n] = (l.bound, delta);
+            n += 1;
+        }
+    }
+    // Pass 2, outer to inner: each loop steps (bound − 1) times per iteration of the loops
+    // outside it.
+    let mut total = tile;
+    let mut outside = 1u64;
+    for &(bound, delta) in steps[..n].iter().rev() {
+        total += (bound - 1) * outside * delta;
+        outside *= bound;
     }
     total
 }

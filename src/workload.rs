@@ -205,6 +205,13 @@ impl Problem {
         self.single_rank[tensor].then(|| self.rank_of[tensor][d])
     }
 
+    /// `rank_of[t][d]` without the single-rank check; only meaningful when
+    /// [`Problem::single_rank_of`] returns `Some`.
+    #[inline]
+    pub fn rank_of_unchecked(&self, tensor: TensorId, d: DimId) -> (usize, u64) {
+        self.rank_of[tensor][d]
+    }
+
     #[inline]
     pub fn tile_size(&self, tensor: TensorId, extent: &[u64; MAX_DIMS]) -> u64 {
         if self.single_rank[tensor] {
