@@ -148,8 +148,6 @@ pub enum ArchError {
     },
     #[error("`{0}`: multiple_buffering must be ≥ 1")]
     BadBuffering(String),
-    #[error("the outermost level `{0}` must have unbounded capacity or be a DRAM (it backs every tensor)")]
-    BoundedBackingStore(String),
 }
 
 impl Arch {
@@ -246,10 +244,6 @@ impl Arch {
                     });
                 }
             }
-        }
-        let top = levels.last().expect("checked non-empty");
-        if top.size_words.is_some() && top.class != LevelClass::Dram {
-            return Err(ArchError::BoundedBackingStore(top.name.clone()));
         }
         Ok(Arch {
             name: name.into(),

@@ -262,9 +262,11 @@ pub fn evaluate_into(
                 + ts.fills.div_ceil(block) as f64 * level.write_energy_pj
                 + ts.updates.div_ceil(block) as f64 * level.update_energy_pj;
             // Clustered levels (one physical access serves a whole cluster of instances) are
-            // charged per utilized cluster, as Timeloop does.
+            // charged per utilized cluster. Timeloop assumes utilized instances are spread
+            // uniformly, so that is min(utilized instances, clusters).
             let charged = if level.cluster_size > 1 {
-                utilized_clusters(arch, mapping, lvl) as f64
+                (stats.utilized_instances[lvl].min(level.instances / level.cluster_size)).max(1)
+                    as f64
             } else {
                 inst
             };
@@ -451,72 +453,6 @@ fn distinct_sums(terms: &[(u64, u64)]) -> u64 {
 /// GLB: 16 whole input tiles): only the innermost temporal loop above the tile slides it and
 /// loads just the new part; a step of any outer loop that moves the tile at all (its inner
 /// loops wrap back) reloads the whole tile; a step that does not move it loads nothing.
-/// Clusters of `level` holding at least one utilized instance. Instances are numbered
-/// row-major over the level's mesh (x fastest) and a cluster is `cluster_size` consecutive
-/// instances; an instance's mesh position follows from the spatial loops above the level.
-fn utilized_clusters(arch: &Arch, mapping: &Mapping, level: usize) -> u64 {
-    let l = &arch.levels[level];
-    let nest = &mapping.nest;
-    // Per level above: (used X, used Y, stride X, stride Y) in this level's mesh coordinates.
-    let mut axes = [(1u64, 1u64, 0u64, 0u64); MAX_LEVELS];
-    let (mut sx, mut sy) = (1u64, 1u64);
-    let mut n = 0;
-    for k in level + 1..arch.num_levels() {
-        let (mut ux, mut uy) = (1u64, 1u64);
-        for lp in nest.level_loops(k) {
-            match lp.space {
-                Spacetime::SpatialX => ux *= lp.bound,
-                Spacetime::SpatialY => uy *= lp.bound,
-                Spacetime::Temporal => {}
-            }
-        }
-        axes[n] = (ux, uy, sx, sy);
-        n += 1;
-        let (fx, fy) = arch.fanout(k);
-        sx *= fx;
-        sy *= fy;
-    }
-    const MAX_CLUSTERS: u64 = 4096;
-    let clusters = l.instances.div_ceil(l.cluster_size);
-    let used: u64 = axes[..n].iter().map(|a| a.0 * a.1).product();
-    if clusters > MAX_CLUSTERS || used > 1 << 16 {
-        return used.div_ceil(l.cluster_size);
-    }
-    let mut seen = [0u64; (MAX_CLUSTERS / 64) as usize];
-    let mut idx = [(0u64, 0u64); MAX_LEVELS];
-    let mut count = 0;
-    loop {
-        let (x, y) = idx[..n]
-            .iter()
-            .zip(&axes[..n])
-            .fold((0, 0), |(x, y), (i, a)| (x + i.0 * a.2, y + i.1 * a.3));
-        let c = (y * l.mesh_x + x) / l.cluster_size;
-        let (w, b) = ((c / 64) as usize, c % 64);
-        if seen[w] & (1 << b) == 0 {
-            seen[w] |= 1 << b;
-            count += 1;
-        }
-        // Next index: odometer over (x, y) of every level.
-        let mut k = 0;
-        loop {
-            if k == n {
-                return count;
-            }
-            idx[k].0 += 1;
-            if idx[k].0 < axes[k].0 {
-                break;
-            }
-            idx[k].0 = 0;
-            idx[k].1 += 1;
-            if idx[k].1 < axes[k].1 {
-                break;
-            }
-            idx[k].1 = 0;
-            k += 1;
-        }
-    }
-}
-
 /// Most temporal loops above a level that the delta walk tracks exactly.
 const MAX_WALK: usize = 64;
 

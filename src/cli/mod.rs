@@ -3,6 +3,7 @@
 mod bench;
 mod check;
 mod eval;
+mod import;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,8 @@ enum Command {
     Check(check::Args),
     /// Measure model evaluations per second on random mappings.
     Bench(bench::Args),
+    /// Convert another tool's input files into loomap TOML (`import timeloop FILE... --out DIR`).
+    Import(import::Args),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -42,5 +45,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Eval(a) => eval::run(a),
         Command::Check(a) => check::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Import(a) => import::run(a),
     }
 }

@@ -11,6 +11,11 @@ use crate::arch::{Arch, Compute, Level, LevelClass};
 use crate::mapping::{Factors, LevelSpec, Mapping};
 use crate::workload::{Layer, LayerShape, Problem, Workload};
 
+pub mod constraints;
+pub mod timeloop;
+
+pub use constraints::{load_constraints, parse_constraints, ConstraintToml, ConstraintsSpec};
+
 /// A located input error.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub struct InputError {

@@ -45,7 +45,9 @@ fn project(p: &Problem, t: usize, loops: &[Loop], idx: &[u64]) -> Point {
         dim[l.dim] += i * stride[l.dim];
         stride[l.dim] *= l.bound;
     }
-    (0..p.ranks(t)).map(|r| (0..p.num_dims()).map(|d| p.coef(t, r, d) * dim[d]).sum()).collect()
+    (0..p.ranks(t))
+        .map(|r| (0..p.num_dims()).map(|d| p.coef(t, r, d) * dim[d]).sum())
+        .collect()
 }
 
 /// The coordinates of `t` held for loops `[0, end)` when the loops at `end..` sit at `outer`:
@@ -75,7 +77,9 @@ fn tile(p: &Problem, t: usize, loops: &[Loop], end: usize, outer: &[u64]) -> BTr
 /// above loads what is new; a step of any outer loop loads nothing if the tile is unchanged
 /// and the whole tile otherwise.
 fn instance_history(p: &Problem, t: usize, loops: &[Loop], end: usize) -> (u64, u64, u64) {
-    let above: Vec<usize> = (end..loops.len()).filter(|&i| loops[i].space == Spacetime::Temporal).collect();
+    let above: Vec<usize> = (end..loops.len())
+        .filter(|&i| loops[i].space == Spacetime::Temporal)
+        .collect();
     let bounds: Vec<u64> = above.iter().map(|&i| loops[i].bound).collect();
     let mut outer = vec![0u64; loops.len() - end];
     let mut prev: Option<(BTreeSet<Point>, Vec<u64>)> = None;
@@ -114,7 +118,9 @@ fn instance_history(p: &Problem, t: usize, loops: &[Loop], end: usize) -> (u64, 
 fn distinct_children(p: &Problem, t: usize, nest: &LoopNest, level: usize) -> u64 {
     let (start, end) = (nest.level_start[level], nest.level_start[level + 1]);
     let loops = &nest.loops;
-    let spatial: Vec<usize> = (start..end).filter(|&i| loops[i].space != Spacetime::Temporal).collect();
+    let spatial: Vec<usize> = (start..end)
+        .filter(|&i| loops[i].space != Spacetime::Temporal)
+        .collect();
     let bounds: Vec<u64> = spatial.iter().map(|&i| loops[i].bound).collect();
     let mut seen = BTreeSet::new();
     for_each_index(&bounds, |child| {
@@ -132,7 +138,12 @@ fn oracle(p: &Problem, arch: &Arch, m: &Mapping) -> Vec<Vec<(u64, u64, u64)>> {
     let nest = &m.nest;
     let nlev = arch.num_levels();
     let mut out = vec![vec![(0, 0, 0); p.num_tensors()]; nlev];
-    let spatial_all: u64 = nest.loops.iter().filter(|l| l.space != Spacetime::Temporal).map(|l| l.bound).product();
+    let spatial_all: u64 = nest
+        .loops
+        .iter()
+        .filter(|l| l.space != Spacetime::Temporal)
+        .map(|l| l.bound)
+        .product();
     for t in 0..p.num_tensors() {
         let rw = p.tensors[t].read_write;
         let mut child: Option<(usize, u64, u64)> = None; // (level, deltas, partition)
@@ -142,10 +153,16 @@ fn oracle(p: &Problem, arch: &Arch, m: &Mapping) -> Vec<Vec<(u64, u64, u64)>> {
             if m.keep[lvl] & (1 << t) == 0 {
                 continue;
             }
-            let distinct: u64 = (from_level..=lvl).map(|l| distinct_children(p, t, nest, l)).product();
+            let distinct: u64 = (from_level..=lvl)
+                .map(|l| distinct_children(p, t, nest, l))
+                .product();
             let (deltas, partition, _) = instance_history(p, t, &nest.loops, nest.level_end(lvl));
             let traffic = child_deltas * distinct;
-            out[lvl][t] = if rw { (traffic - partition, 0, traffic) } else { (traffic, 0, 0) };
+            out[lvl][t] = if rw {
+                (traffic - partition, 0, traffic)
+            } else {
+                (traffic, 0, 0)
+            };
             if let Some((c, cd, cpart)) = child {
                 out[c][t].1 = if rw { cd - cpart } else { cd };
             }
@@ -164,7 +181,14 @@ fn random_arch(rng: &mut impl Rng) -> Arch {
     let compute_mesh = mesh;
     for i in 0..nlev {
         let top = i == nlev - 1;
-        let mut l = Level::new(format!("L{i}"), if top { LevelClass::Dram } else { LevelClass::Sram });
+        let mut l = Level::new(
+            format!("L{i}"),
+            if top {
+                LevelClass::Dram
+            } else {
+                LevelClass::Sram
+            },
+        );
         if !top {
             l.size_words = Some(1 << 20);
             // Some levels share one instance among all children below (a fanout here).
@@ -211,9 +235,14 @@ fn random_problem(rng: &mut impl Rng) -> Problem {
         .to_problem("conv")
         .unwrap()
     } else {
-        LayerShape::Matmul { b: 1, m: rng.gen_range(1..=4), n: rng.gen_range(1..=4), k: rng.gen_range(1..=4) }
-            .to_problem("gemm")
-            .unwrap()
+        LayerShape::Matmul {
+            b: 1,
+            m: rng.gen_range(1..=4),
+            n: rng.gen_range(1..=4),
+            k: rng.gen_range(1..=4),
+        }
+        .to_problem("gemm")
+        .unwrap()
     }
 }
 
@@ -231,7 +260,9 @@ fn model_matches_brute_force_on_random_tiny_mappings() {
             m.keep[lvl] &= rng.gen::<u8>();
         }
         let mut stats = Stats::default();
-        let Ok(_) = evaluate_into(&arch, &p, &m, &mut stats) else { continue };
+        let Ok(_) = evaluate_into(&arch, &p, &m, &mut stats) else {
+            continue;
+        };
         let expect = oracle(&p, &arch, &m);
         for lvl in 0..arch.num_levels() {
             for t in 0..p.num_tensors() {
@@ -247,6 +278,9 @@ fn model_matches_brute_force_on_random_tiny_mappings() {
         checked += 1;
         spatial_cases += m.nest.loops.iter().any(|l| l.space != Spacetime::Temporal) as usize;
     }
-    assert!(spatial_cases > 500, "only {spatial_cases} cases had a spatial fanout");
+    assert!(
+        spatial_cases > 500,
+        "only {spatial_cases} cases had a spatial fanout"
+    );
     assert!(checked > 1500, "only {checked} random cases were feasible");
 }

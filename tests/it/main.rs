@@ -1,0 +1,8 @@
+//! The single integration-test binary (`cargo test --test it`). One module per topic.
+
+mod cli;
+// The oracle indexes parallel per-level/per-tensor tables by position on purpose.
+#[allow(clippy::needless_range_loop)]
+mod oracle;
+mod presets;
+mod reference;
