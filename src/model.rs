@@ -36,6 +36,8 @@ pub enum Infeasible {
     },
     /// The architecture has more levels than the model supports.
     TooManyLevels,
+    /// The mapping has more temporal loops than the model supports.
+    TooManyLoops,
 }
 
 impl Infeasible {
@@ -51,6 +53,7 @@ impl Infeasible {
                 arch.levels[level].name
             ),
             Infeasible::TooManyLevels => format!("the model supports at most {MAX_LEVELS} storage levels"),
+            Infeasible::TooManyLoops => format!("the model supports at most {MAX_WALK} non-unit temporal loops"),
         }
     }
 }
@@ -133,6 +136,16 @@ pub fn evaluate_into(
         return Err(Infeasible::TooManyLevels);
     }
 
+    if mapping
+        .nest
+        .loops
+        .iter()
+        .filter(|l| l.space == Spacetime::Temporal)
+        .count()
+        > MAX_WALK
+    {
+        return Err(Infeasible::TooManyLoops);
+    }
     let shape = NestShape::new(mapping, nlev);
 
     // Capacity first: it is the cheapest way to reject, as Timeloop's PreEvaluationCheck.
@@ -200,7 +213,7 @@ pub fn evaluate_into(
             } else {
                 ts.reads = traffic;
             }
-            let deltas = temporal_deltas(problem, t, mapping, &shape, lvl);
+            let deltas = temporal_deltas(problem, t, &shape, lvl);
             if let Some(c) = child {
                 let cs = &mut stats.tensors[c][t];
                 cs.fills = if read_write {
@@ -307,6 +320,20 @@ struct NestShape {
     temporal_above: [u64; MAX_LEVELS],
     /// Product of each level's own spatial loops (its fanout in use).
     spatial_in_level: [u64; MAX_LEVELS],
+    /// The temporal loops, inner to outer: dimension, bound, stride of its index in that
+    /// dimension, and iterations of the temporal loops outside it.
+    temporal: [TemporalLoop; MAX_WALK],
+    temporal_len: usize,
+    /// Index in `temporal` of the first temporal loop above each level's end.
+    first_temporal_above: [usize; MAX_LEVELS],
+}
+
+#[derive(Clone, Copy, Default)]
+struct TemporalLoop {
+    dim: usize,
+    bound: u64,
+    stride: u64,
+    outside: u64,
 }
 
 impl NestShape {
@@ -318,7 +345,33 @@ impl NestShape {
             spatial_above: [1; MAX_LEVELS + 1],
             temporal_above: [1; MAX_LEVELS],
             spatial_in_level: [1; MAX_LEVELS],
+            temporal: [TemporalLoop::default(); MAX_WALK],
+            temporal_len: 0,
+            first_temporal_above: [0; MAX_LEVELS],
         };
+        let mut stride = [1u64; MAX_DIMS];
+        let mut n = 0usize;
+        for lvl in 0..nlev {
+            for l in nest.level_loops(lvl) {
+                if l.space == Spacetime::Temporal && n < MAX_WALK {
+                    shape.temporal[n] = TemporalLoop {
+                        dim: l.dim,
+                        bound: l.bound,
+                        stride: stride[l.dim],
+                        outside: 1,
+                    };
+                    n += 1;
+                }
+                stride[l.dim] *= l.bound;
+            }
+            shape.first_temporal_above[lvl] = n;
+        }
+        shape.temporal_len = n;
+        let mut outside = 1u64;
+        for tl in shape.temporal[..n].iter_mut().rev() {
+            tl.outside = outside;
+            outside *= tl.bound;
+        }
         let mut ext = [1u64; MAX_DIMS];
         for lvl in 0..nlev {
             for l in nest.level_loops(lvl) {
@@ -456,15 +509,8 @@ fn distinct_sums(terms: &[(u64, u64)]) -> u64 {
 /// Most temporal loops above a level that the delta walk tracks exactly.
 const MAX_WALK: usize = 64;
 
-fn temporal_deltas(
-    problem: &Problem,
-    t: usize,
-    mapping: &Mapping,
-    shape: &NestShape,
-    level: usize,
-) -> u64 {
-    let nest = &mapping.nest;
-    let mut stride = shape.ext_at_end[level];
+fn temporal_deltas(problem: &Problem, t: usize, shape: &NestShape, level: usize) -> u64 {
+    let stride = shape.ext_at_end[level];
     let ranks = problem.ranks(t);
     let mut width = [1u64; MAX_RANKS];
     let mut tile = 1u64;
@@ -472,23 +518,22 @@ fn temporal_deltas(
         width[r] = problem.rank_width(t, r, &stride);
         tile *= width[r];
     }
-    // Pass 1, inner to outer: the delta of one step of each temporal loop above. `wrap` is how
-    // far the tile moves back, per rank, when the loops inside it wrap around; `moving` counts
-    // the ranks where that is non-zero.
+    // Walk the temporal loops above, inner to outer. `wrap` is how far the tile moves back,
+    // per rank, when the loops inside the current one wrap around; `moving` counts the ranks
+    // where that is non-zero. Each loop steps (bound − 1) times per outside iteration.
     let single = problem.single_rank_of(t, 0).is_some();
     let mut wrap = [0i64; MAX_RANKS];
     let mut moving = 0usize;
-    let mut steps = [(0u64, 0u64); MAX_WALK]; // (bound, delta)
-    let mut n = 0usize;
-    for l in &nest.loops[nest.level_end(level)..] {
-        let here = stride[l.dim];
-        stride[l.dim] *= l.bound;
-        if l.space != Spacetime::Temporal {
-            continue;
-        }
-        let first = n == 0;
+    let mut total = tile;
+    let first_index = shape.first_temporal_above[level];
+    for (j, tl) in shape.temporal[first_index..shape.temporal_len]
+        .iter()
+        .enumerate()
+    {
+        let first = j == 0;
+        let here = tl.stride;
         let delta = if single {
-            let (r, c) = problem.rank_of_unchecked(t, l.dim);
+            let (r, c) = problem.rank_of_unchecked(t, tl.dim);
             if r == NO_RANK {
                 if moving > 0 {
                     tile
@@ -506,7 +551,7 @@ fn temporal_deltas(
                 } else {
                     0
                 };
-                wrap[r] = before - (c * (l.bound - 1) * here) as i64;
+                wrap[r] = before - (c * (tl.bound - 1) * here) as i64;
                 moving = others + usize::from(wrap[r] != 0);
                 delta
             }
@@ -515,14 +560,14 @@ fn temporal_deltas(
             let mut rank = 0;
             let mut amount = 0i64;
             for r in 0..ranks {
-                let c = problem.coef(t, r, l.dim) as i64;
+                let c = problem.coef(t, r, tl.dim) as i64;
                 let o = wrap[r] + c * here as i64;
                 if o != 0 {
                     moved += 1;
                     rank = r;
                     amount = o;
                 }
-                wrap[r] -= c * ((l.bound - 1) * here) as i64;
+                wrap[r] -= c * ((tl.bound - 1) * here) as i64;
             }
             match moved {
                 0 => 0,
@@ -532,18 +577,7 @@ fn temporal_deltas(
                 _ => tile,
             }
         };
-        if n < MAX_WALK {
-            steps[n] = (l.bound, delta);
-            n += 1;
-        }
-    }
-    // Pass 2, outer to inner: each loop steps (bound − 1) times per iteration of the loops
-    // outside it.
-    let mut total = tile;
-    let mut outside = 1u64;
-    for &(bound, delta) in steps[..n].iter().rev() {
-        total += (bound - 1) * outside * delta;
-        outside *= bound;
+        total += (tl.bound - 1) * tl.outside * delta;
     }
     total
 }
