@@ -533,25 +533,10 @@ fn dense_cases_match_timeloop() {
     println!("Timeloop reference validation ({})\n", root.display());
     print!("{}", table(&status));
     if !mismatches.is_empty() {
-        let mut rows = vec![vec![
-            "case".to_string(),
-            "level".into(),
-            "tensor".into(),
-            "quantity".into(),
-            "ours".into(),
-            "theirs".into(),
-        ]];
-        rows.extend(mismatches.iter().map(|m| {
-            vec![
-                m.case.clone(),
-                m.level.clone(),
-                m.tensor.clone(),
-                m.quantity.clone(),
-                m.ours.clone(),
-                m.theirs.clone(),
-            ]
-        }));
-        println!("\nMismatches (all cases):\n{}", table(&rows));
+        println!(
+            "\nMismatches (all cases):\n{}",
+            mismatch_table(&mismatches, "theirs")
+        );
     }
     assert!(
         failures.is_empty(),
@@ -688,27 +673,7 @@ fn legacy_v03_cases_import() {
             }
         }
     }
-    let rows = |ms: &[Mismatch]| {
-        let mut rows = vec![vec![
-            "case".to_string(),
-            "level".into(),
-            "tensor".into(),
-            "quantity".into(),
-            "ours".into(),
-            "theirs (2020)".into(),
-        ]];
-        rows.extend(ms.iter().map(|m| {
-            vec![
-                m.case.clone(),
-                m.level.clone(),
-                m.tensor.clone(),
-                m.quantity.clone(),
-                m.ours.clone(),
-                m.theirs.clone(),
-            ]
-        }));
-        table(&rows)
-    };
+    let rows = |ms: &[Mismatch]| mismatch_table(ms, "theirs (2020)");
     println!("legacy 2020 cases imported: {}", dirs.len());
     if !soft.is_empty() {
         println!(
@@ -717,4 +682,24 @@ fn legacy_v03_cases_import() {
         );
     }
     assert!(hard.is_empty(), "legacy import problems:\n{}", rows(&hard));
+}
+
+/// One row per mismatch, with a header.
+fn mismatch_table(ms: &[Mismatch], theirs_label: &str) -> String {
+    let mut rows = vec![
+        ["case", "level", "tensor", "quantity", "ours", theirs_label]
+            .map(String::from)
+            .to_vec(),
+    ];
+    rows.extend(ms.iter().map(|m| {
+        vec![
+            m.case.clone(),
+            m.level.clone(),
+            m.tensor.clone(),
+            m.quantity.clone(),
+            m.ours.clone(),
+            m.theirs.clone(),
+        ]
+    }));
+    table(&rows)
 }
