@@ -31,10 +31,11 @@ fn bench_evaluate(c: &mut Criterion) {
     let mut group = c.benchmark_group("evaluate");
     group.throughput(Throughput::Elements(cases.len() as u64));
     group.bench_function("eyeriss_like/resnet50_feasible", |b| {
+        let mut stats = model::Stats::default();
         b.iter(|| {
             let mut acc = 0u64;
             for (p, m) in &cases {
-                if let Ok(s) = model::evaluate(&arch, p, m) {
+                if let Ok(s) = model::evaluate_into(&arch, p, m, &mut stats) {
                     acc = acc.wrapping_add(s.cycles);
                 }
             }

@@ -67,10 +67,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let (evaluated, feasible) = pool.install(|| {
         (0..a.rounds)
             .into_par_iter()
-            .map(|_| {
+            // One scratch per worker, reused across evaluations: the search drivers do the same.
+            .map_init(model::Stats::default, |stats, _| {
                 let mut ok = 0u64;
                 for (p, m) in &cases {
-                    if model::evaluate(&arch, p, m).is_ok() {
+                    if model::evaluate_into(&arch, p, m, stats).is_ok() {
                         ok += 1;
                     }
                 }
