@@ -27,8 +27,9 @@ pub fn prime_factors(mut n: u64) -> Vec<u64> {
 }
 
 /// A random mapping: each prime factor of each dimension goes to a random slot (a level's
-/// temporal loops or, if the fanout allows, its spatial X/Y loops); orders are shuffled; every
-/// non-dummy level keeps every tensor. It may still overflow a buffer: the model says so.
+/// temporal loops or, if the fanout allows, its spatial X/Y loops); orders are shuffled; each
+/// inner non-dummy level keeps each tensor with probability 1/2 (Timeloop's bypass sub-space),
+/// the backing store keeps all. It may still overflow a buffer: the model says so.
 pub fn random_mapping<R: Rng>(arch: &Arch, problem: &Problem, rng: &mut R) -> Mapping {
     let nlev = arch.num_levels();
     let ndims = problem.num_dims();
