@@ -542,12 +542,8 @@ const MAX_WALK: usize = 64;
 fn temporal_deltas(problem: &Problem, t: usize, shape: &NestShape, level: usize) -> u64 {
     let stride = shape.ext_at_end[level];
     let ranks = problem.ranks(t);
-    let mut width = [1u64; MAX_RANKS];
-    let mut tile = 1u64;
-    for r in 0..ranks {
-        width[r] = problem.rank_width(t, r, &stride);
-        tile *= width[r];
-    }
+    let width = problem.rank_widths(t, &stride);
+    let tile: u64 = width[..ranks].iter().product();
     // Walk the temporal loops above, inner to outer. `wrap` is how far the tile moves back,
     // per rank, when the loops inside the current one wrap around; `moving` counts the ranks
     // where that is non-zero. Each loop steps (bound − 1) times per outside iteration.
@@ -583,6 +579,14 @@ fn temporal_deltas(problem: &Problem, t: usize, shape: &NestShape, level: usize)
                 };
                 wrap[r] = before - (c * (tl.bound - 1) * here) as i64;
                 moving = others + usize::from(wrap[r] != 0);
+                if moving >= 2 {
+                    // Wraps only ever grow more negative, so with two ranks moving back no
+                    // later step can land the tile where it was: every remaining step reloads
+                    // it. The steps of this loop and all outer ones number (Π bounds) − 1.
+                    let steps_here = (tl.bound - 1) * tl.outside;
+                    let all_steps = tl.outside * tl.bound - 1;
+                    return total + steps_here * delta + (all_steps - steps_here) * tile;
+                }
                 delta
             }
         } else {

@@ -214,21 +214,28 @@ impl Problem {
 
     #[inline]
     pub fn tile_size(&self, tensor: TensorId, extent: &[u64; MAX_DIMS]) -> u64 {
+        self.rank_widths(tensor, extent)[..self.ranks(tensor)]
+            .iter()
+            .product()
+    }
+
+    /// Width of every rank of the box `tensor` covers (ranks past its last are 1).
+    #[inline]
+    pub fn rank_widths(&self, tensor: TensorId, extent: &[u64; MAX_DIMS]) -> [u64; MAX_RANKS] {
+        let mut width = [1u64; MAX_RANKS];
         if self.single_rank[tensor] {
-            let mut width = [1u64; MAX_RANKS];
             for d in 0..self.num_dims() {
                 let (r, c) = self.rank_of[tensor][d];
                 if r != NO_RANK {
                     width[r] += c * (extent[d] - 1);
                 }
             }
-            return width[..self.ranks(tensor)].iter().product();
+        } else {
+            for (r, w) in width.iter_mut().enumerate().take(self.ranks(tensor)) {
+                *w = self.rank_width(tensor, r, extent);
+            }
         }
-        let mut size = 1u64;
-        for r in 0..self.ranks(tensor) {
-            size *= self.rank_width(tensor, r, extent);
-        }
-        size
+        width
     }
 
     #[inline]
