@@ -341,8 +341,6 @@ struct NestShape {
     /// `spatial_above[0]`: all spatial loops (utilized MACs); `[l + 1]`: those above level l's
     /// end (utilized instances of level l).
     spatial_above: [u64; MAX_LEVELS + 1],
-    /// Product of all temporal loop bounds above each level's end.
-    temporal_above: [u64; MAX_LEVELS],
     /// Product of each level's own spatial loops (its fanout in use).
     spatial_in_level: [u64; MAX_LEVELS],
     /// The temporal loops, inner to outer: dimension, bound, stride of its index in that
@@ -367,7 +365,6 @@ impl NestShape {
             ext_at_end: [[1; MAX_DIMS]; MAX_LEVELS],
             partition_ext: [[1; MAX_DIMS]; MAX_LEVELS],
             spatial_above: [1; MAX_LEVELS + 1],
-            temporal_above: [1; MAX_LEVELS],
             spatial_in_level: [1; MAX_LEVELS],
             temporal: [TemporalLoop::default(); MAX_WALK],
             temporal_len: 0,
@@ -412,16 +409,14 @@ impl NestShape {
         }
         // Walk outer to inner accumulating what lies above each level's end.
         let mut temporal = [1u64; MAX_DIMS];
-        let (mut sp, mut tp) = (1u64, 1u64);
+        let mut sp = 1u64;
         for lvl in (0..nlev).rev() {
             for d in 0..MAX_DIMS {
                 shape.partition_ext[lvl][d] = shape.ext_at_end[lvl][d] * temporal[d];
             }
             shape.spatial_above[lvl + 1] = sp;
-            shape.temporal_above[lvl] = tp;
             for l in nest.level_loops(lvl) {
                 if l.space == Spacetime::Temporal {
-                    tp *= l.bound;
                     temporal[l.dim] *= l.bound;
                 } else {
                     sp *= l.bound;
