@@ -2,15 +2,15 @@
 //!
 //! Follows Timeloop's counting rules (ISPASS'19 model; see `shared/reference/timeloop/
 //! TIMELOOP.md` §3): per-level tiles are axis-aligned boxes of the affine projections;
-//! fills are the deltas between consecutive tiles in time (a change of direction of a sliding
-//! window reloads the whole tile, as Timeloop's AAHR gradient rule does); children that need
-//! the same tile at a fanout are served by one multicast read, and identical partial sums are
-//! reduced in the network; the first read of an output is elided; energy charges
-//! ceil(count / block) vector accesses per action; cycles are the max of compute and each
-//! level's bandwidth-bound time.
+//! fills are the deltas between consecutive tiles in time (only the innermost loop above a
+//! tile slides it; any other step that moves it reloads it whole, see [`temporal_deltas`]);
+//! children that need the same tile at a fanout are served by one multicast read, and
+//! identical partial sums are reduced in the network; the first read of an output is elided;
+//! energy charges ceil(count / block) vector accesses per action (per utilized cluster on
+//! clustered levels); cycles are the max of compute and each level's bandwidth-bound time.
 //!
-//! Pure, `Sync`, deterministic, and allocation-free per [`evaluate`] call: all state lives
-//! in fixed-size arrays on the stack. Never does IO.
+//! Pure, `Sync`, deterministic, and allocation-free per call: all state lives in fixed-size
+//! arrays, in the caller's [`Stats`] scratch for [`evaluate_into`]. Never does IO.
 
 use crate::arch::{Arch, LevelClass};
 use crate::mapping::{Mapping, Spacetime};
