@@ -3,7 +3,7 @@
 //! Follows Timeloop's counting rules (ISPASS'19 model; see `shared/reference/timeloop/
 //! TIMELOOP.md` §3): per-level tiles are axis-aligned boxes of the affine projections;
 //! fills are the deltas between consecutive tiles in time (only the innermost loop above a
-//! tile slides it; any other step that moves it reloads it whole, see [`temporal_deltas`]);
+//! tile slides it; any other step that moves it reloads it whole, see `temporal_deltas`);
 //! children that need the same tile at a fanout are served by one multicast read, and
 //! identical partial sums are reduced in the network; the first read of an output is elided;
 //! energy charges ceil(count / block) vector accesses per action (per utilized cluster on
@@ -88,7 +88,7 @@ pub struct TensorStats {
 }
 
 /// Everything the model computes for one mapping: the scratch space of [`evaluate`] and the
-/// source of [`CostReport`].
+/// source of `report::CostReport`.
 #[derive(Debug, Clone)]
 pub struct Stats {
     pub tensors: [[TensorStats; MAX_TENSORS]; MAX_LEVELS],

@@ -274,7 +274,7 @@ pub enum LayerShape {
         wdilation: u64,
         hdilation: u64,
     },
-    /// Z[b][m][n] += A[b][m][k] × B[b][k][n]; `b == 1` is a plain GEMM.
+    /// `Z[b][m][n] += A[b][m][k] × B[b][k][n]`; `b == 1` is a plain GEMM.
     Matmul { b: u64, m: u64, n: u64, k: u64 },
 }
 
