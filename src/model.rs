@@ -96,7 +96,6 @@ pub struct Stats {
     pub level_cycles: [u64; MAX_LEVELS],
     pub leak_energy_pj: [f64; MAX_LEVELS],
     pub compute_utilized: u64,
-    pub compute_cycles: u64,
     pub compute_energy_pj: f64,
     shape: NestShape,
 }
@@ -109,7 +108,6 @@ impl Default for Stats {
             level_cycles: [0; MAX_LEVELS],
             leak_energy_pj: [0.0; MAX_LEVELS],
             compute_utilized: 0,
-            compute_cycles: 0,
             compute_energy_pj: 0.0,
             shape: NestShape::empty(),
         }
@@ -140,18 +138,10 @@ pub fn evaluate_into(
         return Err(Infeasible::TooManyLevels);
     }
 
-    if mapping
-        .nest
-        .loops
-        .iter()
-        .filter(|l| l.space == Spacetime::Temporal)
-        .count()
-        > MAX_WALK
-    {
+    // The nest's shape lives in the caller's scratch, so a reused `Stats` costs no clearing.
+    if !stats.shape.fill(mapping, nlev) {
         return Err(Infeasible::TooManyLoops);
     }
-    // The nest's shape lives in the caller's scratch, so a reused `Stats` costs no clearing.
-    stats.shape.fill(mapping, nlev);
     let shape = &stats.shape;
 
     // Capacity first: it is the cheapest way to reject, as Timeloop's PreEvaluationCheck.
@@ -192,7 +182,6 @@ pub fn evaluate_into(
     stats.compute_utilized = spatial_all;
     let macs = problem.macs();
     let per_compute = macs / spatial_all;
-    stats.compute_cycles = per_compute;
     stats.utilized_instances[..nlev].copy_from_slice(&shape.spatial_above[1..=nlev]);
 
     for t in 0..problem.num_tensors() {
@@ -373,15 +362,20 @@ impl NestShape {
     }
 
     /// Recomputes every entry the first `nlev` levels use (a reused scratch needs no clearing).
-    fn fill(&mut self, mapping: &Mapping, nlev: usize) {
+    /// Returns false if the nest has more temporal loops than [`MAX_WALK`].
+    fn fill(&mut self, mapping: &Mapping, nlev: usize) -> bool {
         let nest = &mapping.nest;
         let shape = self;
         shape.spatial_in_level[..nlev].fill(1);
+        // Inner to outer: `stride` is each dimension's extent below the current loop.
         let mut stride = [1u64; MAX_DIMS];
         let mut n = 0usize;
         for lvl in 0..nlev {
             for l in nest.level_loops(lvl) {
-                if l.space == Spacetime::Temporal && n < MAX_WALK {
+                if l.space == Spacetime::Temporal {
+                    if n == MAX_WALK {
+                        return false;
+                    }
                     shape.temporal[n] = TemporalLoop {
                         dim: l.dim,
                         bound: l.bound,
@@ -393,19 +387,13 @@ impl NestShape {
                 stride[l.dim] *= l.bound;
             }
             shape.first_temporal_above[lvl] = n;
+            shape.ext_at_end[lvl] = stride;
         }
         shape.temporal_len = n;
         let mut outside = 1u64;
         for tl in shape.temporal[..n].iter_mut().rev() {
             tl.outside = outside;
             outside *= tl.bound;
-        }
-        let mut ext = [1u64; MAX_DIMS];
-        for lvl in 0..nlev {
-            for l in nest.level_loops(lvl) {
-                ext[l.dim] *= l.bound;
-            }
-            shape.ext_at_end[lvl] = ext;
         }
         // Walk outer to inner accumulating what lies above each level's end.
         let mut temporal = [1u64; MAX_DIMS];
@@ -425,6 +413,7 @@ impl NestShape {
             }
         }
         shape.spatial_above[0] = sp;
+        true
     }
 }
 

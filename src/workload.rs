@@ -183,19 +183,6 @@ impl Problem {
         self.tensors[tensor].ranks.len()
     }
 
-    /// Bitmask of the dimensions that index `tensor`.
-    pub fn relevant_dims(&self, tensor: TensorId) -> u32 {
-        let mut mask = 0;
-        for r in 0..self.ranks(tensor) {
-            for d in 0..self.num_dims() {
-                if self.coef[tensor][r][d] != 0 {
-                    mask |= 1 << d;
-                }
-            }
-        }
-        mask
-    }
-
     /// Size in elements of the box a tensor covers when dimension `d` spans `extent[d]`
     /// (the axis-aligned hyper-rectangle of the projection, as Timeloop computes it).
     /// The rank (and coefficient) dimension `d` indexes in `tensor`, when every dimension

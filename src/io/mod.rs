@@ -710,6 +710,15 @@ name = "MAC"
 energy_pj = 0.5
 "#;
 
+    /// Z[4][8] += A[4][2] × B[2][8].
+    fn tiny_gemm() -> Workload {
+        parse_workload(
+            "[[layer]]\nname='g'\nkind='gemm'\nm=4\nn=8\nk=2\n",
+            Path::new("w.toml"),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn arch_levels_are_reversed_to_innermost_first() {
         let a = parse_arch(ARCH, Path::new("a.toml")).unwrap();
@@ -736,11 +745,7 @@ energy_pj = 0.5
     #[test]
     fn mapping_round_trips_through_toml() {
         let a = parse_arch(ARCH, Path::new("a.toml")).unwrap();
-        let w = parse_workload(
-            "[[layer]]\nname='g'\nkind='gemm'\nm=4\nn=8\nk=2\n",
-            Path::new("w.toml"),
-        )
-        .unwrap();
+        let w = tiny_gemm();
         let p = &w.layers[0].problem;
         let text = "[[level]]\ntarget='Buffer'\ntemporal='K2 M2'\norder='KM'\n[[level]]\ntarget='DRAM'\ntemporal='N8 M2'\norder='MN'\n";
         let m = parse_mapping(text, Path::new("m.toml"), &a, p).unwrap();
@@ -773,11 +778,7 @@ tensor = [
     #[test]
     fn bad_factor_product_is_explained() {
         let a = parse_arch(ARCH, Path::new("a.toml")).unwrap();
-        let w = parse_workload(
-            "[[layer]]\nname='g'\nkind='gemm'\nm=4\nn=8\nk=2\n",
-            Path::new("w.toml"),
-        )
-        .unwrap();
+        let w = tiny_gemm();
         let e = parse_mapping(
             "[[level]]\ntarget='DRAM'\ntemporal='M4 N4 K2'\n",
             Path::new("m.toml"),

@@ -141,28 +141,18 @@ fn bad_inputs_exit_2_with_location_and_hint() {
 
 #[test]
 fn check_prints_every_bundled_input() {
-    for arch in std::fs::read_dir(root().join("arch")).unwrap() {
-        let path = arch.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            let out = loomap(&["check", "--arch", path.to_str().unwrap()]);
-            assert!(
-                out.status.success(),
-                "{}: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-    for w in std::fs::read_dir(root().join("workloads")).unwrap() {
-        let path = w.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            let out = loomap(&["check", "--workload", path.to_str().unwrap()]);
-            assert!(
-                out.status.success(),
-                "{}: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
+    for (dir, flag) in [("arch", "--arch"), ("workloads", "--workload")] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let out = loomap(&["check", flag, path.to_str().unwrap()]);
+                assert!(
+                    out.status.success(),
+                    "{}: {}",
+                    path.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
         }
     }
 }

@@ -21,11 +21,11 @@ use loomap::{io, model};
 /// matches the case; the test then asserts it.
 const KNOWN_MODEL_GAPS: &[(&str, &str)] = &[];
 
-const CYCLES_TOL: f64 = 0.005;
-const ENERGY_TOL: f64 = 0.01;
-const COUNT_TOL: f64 = 0.005;
+pub(crate) const CYCLES_TOL: f64 = 0.005;
+pub(crate) const ENERGY_TOL: f64 = 0.01;
+pub(crate) const COUNT_TOL: f64 = 0.005;
 
-fn reference_root() -> PathBuf {
+pub(crate) fn reference_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/timeloop")
 }
 
@@ -135,7 +135,7 @@ fn cases(root: &Path) -> (Vec<Case>, Vec<(String, String)>) {
 }
 
 /// Minimal CSV reader (quoted fields may hold commas and doubled quotes).
-fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
+pub(crate) fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -181,7 +181,7 @@ fn num(row: &BTreeMap<String, String>, key: &str) -> Option<f64> {
     row.get(key).and_then(|v| v.trim().parse::<f64>().ok())
 }
 
-fn close(ours: f64, theirs: f64, tol: f64) -> bool {
+pub(crate) fn close(ours: f64, theirs: f64, tol: f64) -> bool {
     if theirs == 0.0 {
         ours == 0.0
     } else {
