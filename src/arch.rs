@@ -88,7 +88,7 @@ impl Level {
     /// Usable capacity once multiple buffering is accounted for (Timeloop: floor(size / factor)).
     pub fn effective_words(&self) -> Option<u64> {
         self.size_words
-            .map(|s| (s as f64 / self.multiple_buffering).floor() as u64)
+            .map(|s| (s as f64 / self.multiple_buffering) as u64) // truncation is floor here
     }
 }
 

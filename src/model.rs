@@ -53,7 +53,7 @@ impl Infeasible {
                 arch.levels[level].name
             ),
             Infeasible::TooManyLevels => format!("the model supports at most {MAX_LEVELS} storage levels"),
-            Infeasible::TooManyLoops => format!("the model supports at most {MAX_WALK} non-unit temporal loops"),
+            Infeasible::TooManyLoops => format!("the model supports at most {MAX_WALK} non-unit temporal (and as many spatial) loops"),
         }
     }
 }
@@ -79,6 +79,7 @@ impl CostSummary {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct TensorStats {
     pub kept: bool,
+    /// Set for read-write tensors only; [`Stats::partition_size`] gives any tensor's.
     pub partition_size: u64,
     pub utilized_capacity: u64,
     pub reads: u64,
@@ -114,6 +115,14 @@ impl Default for Stats {
     }
 }
 
+impl Stats {
+    /// Elements of tensor `t` one instance of `level` touches over the run, for the mapping
+    /// last evaluated into this scratch.
+    pub fn partition_size(&self, problem: &Problem, level: usize, t: usize) -> u64 {
+        partition_size(problem, t, &self.shape, level)
+    }
+}
+
 /// Scores one mapping. See the module docs for the rules. Hot loops should call
 /// [`evaluate_into`] with one reused [`Stats`] per thread, which skips clearing ~10 KiB of
 /// scratch per call.
@@ -139,7 +148,7 @@ pub fn evaluate_into(
     }
 
     // The nest's shape lives in the caller's scratch, so a reused `Stats` costs no clearing.
-    if !stats.shape.fill(mapping, nlev) {
+    if !stats.shape.fill(problem, mapping, nlev) {
         return Err(Infeasible::TooManyLoops);
     }
     let shape = &stats.shape;
@@ -148,14 +157,15 @@ pub fn evaluate_into(
     for lvl in 0..nlev {
         let keep = mapping.keep[lvl];
         let level = &arch.levels[lvl];
-        let ext = &shape.ext_at_end[lvl];
         let mut used = 0u64;
         for t in 0..problem.num_tensors() {
             let ts = &mut stats.tensors[lvl][t];
             *ts = TensorStats::default();
             if keep & (1 << t) != 0 {
                 ts.kept = true;
-                ts.utilized_capacity = problem.tile_size(t, ext);
+                ts.utilized_capacity = shape.width_at_end[lvl][t][..problem.ranks(t)]
+                    .iter()
+                    .product();
                 used += ts.utilized_capacity;
             }
         }
@@ -167,7 +177,7 @@ pub fn evaluate_into(
                     have_words: have,
                 });
             }
-            let min_words = (level.min_utilization * have as f64).ceil() as u64;
+            let min_words = ceil_u64(level.min_utilization * have as f64);
             if used < min_words {
                 return Err(Infeasible::Underused {
                     level: lvl,
@@ -196,19 +206,28 @@ pub fn evaluate_into(
             }
             let mut distinct = 1u64;
             for between in child_level..=lvl {
-                distinct *= distinct_in_group(problem, t, mapping, shape, between);
+                distinct *= distinct_in_group(problem, t, shape, between);
             }
-            let partition = partition_size(problem, t, shape, lvl);
             let traffic = child_deltas * distinct;
             let ts = &mut stats.tensors[lvl][t];
-            ts.partition_size = partition;
             if read_write {
+                // Only outputs need the partition (first reads are elided); reports ask
+                // `Stats::partition_size` for the others.
+                let partition = partition_size(problem, t, shape, lvl);
+                ts.partition_size = partition;
                 ts.updates = traffic;
                 ts.reads = traffic.saturating_sub(partition);
             } else {
                 ts.reads = traffic;
             }
-            let deltas = temporal_deltas(problem, t, shape, lvl);
+            let deltas = temporal_deltas(
+                problem,
+                t,
+                shape,
+                lvl,
+                &shape.width_at_end[lvl][t],
+                stats.tensors[lvl][t].utilized_capacity,
+            );
             if let Some(c) = child {
                 let cs = &mut stats.tensors[c][t];
                 cs.fills = if read_write {
@@ -223,17 +242,48 @@ pub fn evaluate_into(
         }
     }
 
-    // Cycles: compute-bound time stretched by any level whose bandwidth cannot keep up.
+    // One pass per level: its bandwidth-bound time, and its access energy (vector accesses
+    // per action, times utilized instances). Leakage needs the final cycle count, so the
+    // pass records each level's leakage per cycle and the total is scaled afterwards.
     let mut cycles = per_compute;
     let mut latency = 0u64;
+    let mut energy = 0.0;
+    let mut leak_per_cycle = 0.0;
     for lvl in 0..nlev {
         let level = &arch.levels[lvl];
+        let utilized = stats.utilized_instances[lvl];
+        // Clustered levels (one physical access serves a whole cluster of instances) are
+        // charged per utilized cluster. Timeloop assumes utilized instances are spread
+        // uniformly, so that is min(utilized instances, clusters).
+        let charged = if level.cluster_size > 1 {
+            utilized.min(level.instances / level.cluster_size).max(1) as f64
+        } else {
+            utilized as f64
+        };
+        let block = level.block_size;
         let (mut r, mut w) = (0u64, 0u64);
-        for t in 0..problem.num_tensors() {
-            let ts = &stats.tensors[lvl][t];
+        let mut any_kept = false;
+        for ts in &mut stats.tensors[lvl][..problem.num_tensors()] {
+            if !ts.kept {
+                continue;
+            }
+            any_kept = true;
             r += ts.reads;
             w += ts.fills + ts.updates;
+            let per_instance = vectors(ts.reads, block) * level.read_energy_pj
+                + vectors(ts.fills, block) * level.write_energy_pj
+                + vectors(ts.updates, block) * level.update_energy_pj;
+            ts.energy_pj = per_instance * charged;
+            energy += ts.energy_pj;
         }
+        let rate = if any_kept {
+            level.leak_pj_per_cycle * utilized as f64
+        } else {
+            0.0
+        };
+        stats.leak_energy_pj[lvl] = rate;
+        leak_per_cycle += rate;
+
         let mut c = per_compute as f64;
         for (bw, words) in [
             (level.read_bw, r),
@@ -246,48 +296,17 @@ pub fn evaluate_into(
                 }
             }
         }
-        let c = c.ceil() as u64;
+        let c = ceil_u64(c);
         stats.level_cycles[lvl] = c;
         cycles = cycles.max(c);
         latency += level.network_fill_latency + level.network_drain_latency;
     }
     let cycles = cycles + latency;
-
-    // Energy: vector accesses per action, times utilized instances, plus leakage.
-    let mut energy = 0.0;
-    for lvl in 0..nlev {
-        let level = &arch.levels[lvl];
-        let inst = stats.utilized_instances[lvl] as f64;
-        let block = level.block_size;
-        let mut any_kept = false;
-        for t in 0..problem.num_tensors() {
-            let ts = &mut stats.tensors[lvl][t];
-            if !ts.kept {
-                continue;
-            }
-            any_kept = true;
-            let per_instance = vectors(ts.reads, block) * level.read_energy_pj
-                + vectors(ts.fills, block) * level.write_energy_pj
-                + vectors(ts.updates, block) * level.update_energy_pj;
-            // Clustered levels (one physical access serves a whole cluster of instances) are
-            // charged per utilized cluster. Timeloop assumes utilized instances are spread
-            // uniformly, so that is min(utilized instances, clusters).
-            let charged = if level.cluster_size > 1 {
-                (stats.utilized_instances[lvl].min(level.instances / level.cluster_size)).max(1)
-                    as f64
-            } else {
-                inst
-            };
-            ts.energy_pj = per_instance * charged;
-            energy += ts.energy_pj;
+    if leak_per_cycle != 0.0 {
+        for leak in &mut stats.leak_energy_pj[..nlev] {
+            *leak *= cycles as f64;
         }
-        let leak = if any_kept {
-            level.leak_pj_per_cycle * cycles as f64 * inst
-        } else {
-            0.0
-        };
-        stats.leak_energy_pj[lvl] = leak;
-        energy += leak;
+        energy += leak_per_cycle * cycles as f64;
     }
     stats.compute_energy_pj = macs as f64 * arch.compute.energy_pj;
     energy += stats.compute_energy_pj;
@@ -302,12 +321,17 @@ pub fn evaluate_into(
 }
 
 /// Vector accesses for `words` scalar accesses: ceil(words / block), Timeloop's rounding of
-/// the per-instance total. A 64-bit integer division is slow in this hot loop, so estimate the
-/// quotient in floating point (within one of the truth) and correct it with multiplications.
+/// the per-instance total. A 64-bit integer division is slow in this hot loop: blocks are
+/// usually powers of two (a shift); otherwise estimate the quotient in floating point
+/// (within one of the truth) and correct it with multiplications.
 #[inline]
 fn vectors(words: u64, block: u64) -> f64 {
-    if block == 1 {
+    if block == 1 || words == 0 {
         return words as f64;
+    }
+    if block.is_power_of_two() {
+        let q = (words >> block.trailing_zeros()) + u64::from(words & (block - 1) != 0);
+        return q as f64;
     }
     let mut q = (words as f64 / block as f64) as u64;
     if q.saturating_mul(block) < words {
@@ -319,25 +343,46 @@ fn vectors(words: u64, block: u64) -> f64 {
     q as f64
 }
 
+/// ceil(x) for a non-negative finite x, inline: without SSE4.1 the baseline x86-64 target
+/// calls libm for `f64::ceil`.
+#[inline]
+fn ceil_u64(x: f64) -> u64 {
+    let i = x as u64;
+    if (i as f64) < x {
+        i + 1
+    } else {
+        i
+    }
+}
+
 /// One pass over the nest, shared by every (level, tensor) computation of an evaluation.
 #[derive(Debug, Clone)]
 struct NestShape {
     /// Extent of every dimension inside the tile held at each level (loops below its end).
     ext_at_end: [[u64; MAX_DIMS]; MAX_LEVELS],
-    /// Per level, the extent of every dimension over the level's whole run on one instance:
-    /// all loops below its end plus the temporal loops above (its partition).
-    partition_ext: [[u64; MAX_DIMS]; MAX_LEVELS],
+    /// Rank widths of every tensor's tile at each level (the box `ext_at_end` projects to),
+    /// grown loop by loop: a loop of bound b over extent e widens a rank by coef × e × (b − 1).
+    width_at_end: [[[u64; MAX_RANKS]; MAX_TENSORS]; MAX_LEVELS],
     /// `spatial_above[0]`: all spatial loops (utilized MACs); `[l + 1]`: those above level l's
     /// end (utilized instances of level l).
     spatial_above: [u64; MAX_LEVELS + 1],
-    /// Product of each level's own spatial loops (its fanout in use).
-    spatial_in_level: [u64; MAX_LEVELS],
+    /// The spatial loops, inner to outer, with the stride of their index in their dimension;
+    /// level l's are `spatial[spatial_start[l]..spatial_start[l + 1]]`.
+    spatial: [SpatialLoop; MAX_WALK],
+    spatial_start: [usize; MAX_LEVELS + 1],
     /// The temporal loops, inner to outer: dimension, bound, stride of its index in that
     /// dimension, and iterations of the temporal loops outside it.
     temporal: [TemporalLoop; MAX_WALK],
     temporal_len: usize,
     /// Index in `temporal` of the first temporal loop above each level's end.
     first_temporal_above: [usize; MAX_LEVELS],
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct SpatialLoop {
+    dim: usize,
+    bound: u64,
+    stride: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -352,9 +397,10 @@ impl NestShape {
     fn empty() -> NestShape {
         NestShape {
             ext_at_end: [[1; MAX_DIMS]; MAX_LEVELS],
-            partition_ext: [[1; MAX_DIMS]; MAX_LEVELS],
+            width_at_end: [[[1; MAX_RANKS]; MAX_TENSORS]; MAX_LEVELS],
             spatial_above: [1; MAX_LEVELS + 1],
-            spatial_in_level: [1; MAX_LEVELS],
+            spatial: [SpatialLoop::default(); MAX_WALK],
+            spatial_start: [0; MAX_LEVELS + 1],
             temporal: [TemporalLoop::default(); MAX_WALK],
             temporal_len: 0,
             first_temporal_above: [0; MAX_LEVELS],
@@ -363,16 +409,29 @@ impl NestShape {
 
     /// Recomputes every entry the first `nlev` levels use (a reused scratch needs no clearing).
     /// Returns false if the nest has more temporal loops than [`MAX_WALK`].
-    fn fill(&mut self, mapping: &Mapping, nlev: usize) -> bool {
+    fn fill(&mut self, problem: &Problem, mapping: &Mapping, nlev: usize) -> bool {
         let nest = &mapping.nest;
         let shape = self;
-        shape.spatial_in_level[..nlev].fill(1);
+        let ntensors = problem.num_tensors();
+        let mut width = [[1u64; MAX_RANKS]; MAX_TENSORS];
         // Inner to outer: `stride` is each dimension's extent below the current loop.
         let mut stride = [1u64; MAX_DIMS];
         let mut n = 0usize;
+        let mut ns = 0usize;
         for lvl in 0..nlev {
+            shape.spatial_start[lvl] = ns;
             for l in nest.level_loops(lvl) {
-                if l.space == Spacetime::Temporal {
+                if l.space != Spacetime::Temporal {
+                    if ns == MAX_WALK {
+                        return false;
+                    }
+                    shape.spatial[ns] = SpatialLoop {
+                        dim: l.dim,
+                        bound: l.bound,
+                        stride: stride[l.dim],
+                    };
+                    ns += 1;
+                } else {
                     if n == MAX_WALK {
                         return false;
                     }
@@ -384,9 +443,23 @@ impl NestShape {
                     };
                     n += 1;
                 }
+                let grow = stride[l.dim] * (l.bound - 1);
+                for (t, w) in width[..ntensors].iter_mut().enumerate() {
+                    if let Some((r, c)) = problem.single_rank_of(t, l.dim) {
+                        if r != NO_RANK {
+                            w[r] += c * grow;
+                        }
+                    } else {
+                        for (r, wr) in w.iter_mut().enumerate() {
+                            *wr += problem.coef(t, r, l.dim) * grow;
+                        }
+                    }
+                }
                 stride[l.dim] *= l.bound;
             }
+            shape.width_at_end[lvl] = width;
             shape.first_temporal_above[lvl] = n;
+            shape.spatial_start[lvl + 1] = ns;
             shape.ext_at_end[lvl] = stride;
         }
         shape.temporal_len = n;
@@ -395,21 +468,12 @@ impl NestShape {
             tl.outside = outside;
             outside *= tl.bound;
         }
-        // Walk outer to inner accumulating what lies above each level's end.
-        let mut temporal = [1u64; MAX_DIMS];
+        // Spatial loops above each level's end: the utilized instances of that level.
         let mut sp = 1u64;
         for lvl in (0..nlev).rev() {
-            for d in 0..MAX_DIMS {
-                shape.partition_ext[lvl][d] = shape.ext_at_end[lvl][d] * temporal[d];
-            }
             shape.spatial_above[lvl + 1] = sp;
-            for l in nest.level_loops(lvl) {
-                if l.space == Spacetime::Temporal {
-                    temporal[l.dim] *= l.bound;
-                } else {
-                    sp *= l.bound;
-                    shape.spatial_in_level[lvl] *= l.bound;
-                }
+            for l in &shape.spatial[shape.spatial_start[lvl]..shape.spatial_start[lvl + 1]] {
+                sp *= l.bound;
             }
         }
         shape.spatial_above[0] = sp;
@@ -420,61 +484,83 @@ impl NestShape {
 /// Elements of `t` one instance of `level` ever touches: everything but the spatial loops
 /// above it.
 fn partition_size(problem: &Problem, t: usize, shape: &NestShape, level: usize) -> u64 {
-    problem.tile_size(t, &shape.partition_ext[level])
+    let mut ext = shape.ext_at_end[level];
+    for tl in &shape.temporal[shape.first_temporal_above[level]..shape.temporal_len] {
+        ext[tl.dim] *= tl.bound;
+    }
+    problem.tile_size(t, &ext)
 }
 
 /// Distinct tiles of `t` among the children of one instance of `level` (its spatial loops):
 /// children needing the same tile share one multicast read (or one reduced update).
 /// Timeloop detects this per spatial level, so fanouts of different levels multiply.
-fn distinct_in_group(
-    problem: &Problem,
-    t: usize,
-    mapping: &Mapping,
-    shape: &NestShape,
-    level: usize,
-) -> u64 {
-    if shape.spatial_in_level[level] == 1 {
-        return 1;
-    }
-    let loops = mapping.nest.level_loops(level);
-    let ranks = problem.ranks(t);
-    let mut stride = if level == 0 {
-        [1u64; MAX_DIMS]
-    } else {
-        shape.ext_at_end[level - 1]
-    };
-    // Per rank: the step (coefficient × stride) and bound of every spatial loop touching it.
-    let mut per_rank: [[(u64, u64); 8]; MAX_RANKS] = [[(0, 0); 8]; MAX_RANKS];
-    let mut count: [usize; MAX_RANKS] = [0; MAX_RANKS];
+fn distinct_in_group(problem: &Problem, t: usize, shape: &NestShape, level: usize) -> u64 {
+    let loops = &shape.spatial[shape.spatial_start[level]..shape.spatial_start[level + 1]];
     let mut distinct = 1u64;
-    for l in loops {
-        let here = stride[l.dim];
-        stride[l.dim] *= l.bound;
-        if l.space == Spacetime::Temporal {
-            continue;
-        }
-        let mut touched = 0;
-        let mut last_rank = 0;
-        for r in 0..ranks {
-            if problem.coef(t, r, l.dim) != 0 {
-                touched += 1;
-                last_rank = r;
+    for (i, l) in loops.iter().enumerate() {
+        match rank_touched(problem, t, l.dim) {
+            RankTouch::None => {} // every child needs the same data: multicast
+            RankTouch::Many => distinct *= l.bound,
+            RankTouch::One(r, _) => {
+                // Loops on the same rank combine into one window; count it at its first loop.
+                let same_rank = |m: &SpatialLoop| matches!(rank_touched(problem, t, m.dim), RankTouch::One(q, _) if q == r);
+                if loops[..i].iter().any(same_rank) {
+                    continue;
+                }
+                let mut terms = [(0u64, 0u64); 8];
+                let mut n = 0;
+                for m in loops[i..].iter().filter(|m| same_rank(m)) {
+                    if let RankTouch::One(_, c) = rank_touched(problem, t, m.dim) {
+                        if n < terms.len() {
+                            terms[n] = (c * m.stride, m.bound);
+                            n += 1;
+                        } else {
+                            distinct *= m.bound; // beyond the tracked window: assume unique
+                        }
+                    }
+                }
+                distinct *= distinct_sums(&terms[..n]);
             }
         }
-        match touched {
-            0 => {} // every child needs the same data: multicast
-            1 if count[last_rank] < 8 => {
-                per_rank[last_rank][count[last_rank]] =
-                    (problem.coef(t, last_rank, l.dim) * here, l.bound);
-                count[last_rank] += 1;
-            }
-            _ => distinct *= l.bound,
-        }
-    }
-    for r in 0..ranks {
-        distinct *= distinct_sums(&per_rank[r][..count[r]]);
     }
     distinct
+}
+
+/// Which ranks of tensor `t` dimension `d` indexes.
+enum RankTouch {
+    None,
+    One(usize, u64),
+    Many,
+}
+
+#[inline]
+fn rank_touched(problem: &Problem, t: usize, d: usize) -> RankTouch {
+    if problem.single_rank_of(t, 0).is_some() {
+        let (r, c) = problem.rank_of_unchecked(t, d);
+        return if r == NO_RANK {
+            RankTouch::None
+        } else {
+            RankTouch::One(r, c)
+        };
+    }
+    let mut found = RankTouch::None;
+    for r in 0..problem.ranks(t) {
+        let c = problem.coef(t, r, d);
+        if c != 0 {
+            if !matches!(found, RankTouch::None) {
+                return RankTouch::Many;
+            }
+            found = RankTouch::One(r, c);
+        }
+    }
+    found
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// Number of distinct values of Σ step_m × i_m with 0 ≤ i_m < bound_m.
@@ -482,6 +568,15 @@ fn distinct_sums(terms: &[(u64, u64)]) -> u64 {
     let product: u64 = terms.iter().map(|&(_, b)| b).product();
     if terms.len() <= 1 {
         return product;
+    }
+    if let [(a, count_a), (b, count_b)] = *terms {
+        // Two terms in closed form. With g = gcd(a, b), a·i + b·j = a·i' + b·j' exactly when
+        // (i', j') = (i − m·b/g, j + m·a/g). Counting each value once, at the member of its
+        // chain whose next step leaves the box, leaves every (i, j) except those with
+        // i ≥ b/g and j < B − a/g.
+        let g = gcd(a, b);
+        let (a, b) = (a / g, b / g);
+        return product - count_a.saturating_sub(b) * count_b.saturating_sub(a);
     }
     let span: u64 = terms.iter().map(|&(s, b)| s * (b - 1)).sum::<u64>() + 1;
     const BITS: u64 = 1 << 14;
@@ -523,11 +618,15 @@ fn distinct_sums(terms: &[(u64, u64)]) -> u64 {
 /// Most temporal loops above a level that the delta walk tracks exactly.
 const MAX_WALK: usize = 64;
 
-fn temporal_deltas(problem: &Problem, t: usize, shape: &NestShape, level: usize) -> u64 {
-    let stride = shape.ext_at_end[level];
+fn temporal_deltas(
+    problem: &Problem,
+    t: usize,
+    shape: &NestShape,
+    level: usize,
+    width: &[u64; MAX_RANKS],
+    tile: u64,
+) -> u64 {
     let ranks = problem.ranks(t);
-    let width = problem.rank_widths(t, &stride);
-    let tile: u64 = width[..ranks].iter().product();
     // Walk the temporal loops above, inner to outer. `wrap` is how far the tile moves back,
     // per rank, when the loops inside the current one wrap around; `moving` counts the ranks
     // where that is non-zero. Each loop steps (bound − 1) times per outside iteration.
@@ -734,5 +833,26 @@ mod tests {
         assert_eq!(distinct_sums(&[(1, 3), (1, 3)]), 5);
         assert_eq!(distinct_sums(&[(1, 3), (3, 4)]), 12);
         assert_eq!(distinct_sums(&[(2, 14), (1, 3)]), 29);
+    }
+
+    /// The two-term closed form against brute force.
+    #[test]
+    fn distinct_sums_two_terms_match_enumeration() {
+        for a in 1..7u64 {
+            for b in 1..7u64 {
+                for na in 1..9u64 {
+                    for nb in 1..9u64 {
+                        let mut seen = std::collections::BTreeSet::new();
+                        for i in 0..na {
+                            for j in 0..nb {
+                                seen.insert(a * i + b * j);
+                            }
+                        }
+                        let got = distinct_sums(&[(a, na), (b, nb)]);
+                        assert_eq!(got, seen.len() as u64, "{a}x{na} + {b}x{nb}");
+                    }
+                }
+            }
+        }
     }
 }

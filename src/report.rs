@@ -62,7 +62,7 @@ impl CostReport {
                     let s = &stats.tensors[lvl][t];
                     TensorReport {
                         tensor: problem.tensors[t].name.clone(),
-                        partition_size: s.partition_size,
+                        partition_size: stats.partition_size(problem, lvl, t),
                         utilized_capacity: s.utilized_capacity,
                         reads: s.reads,
                         fills: s.fills,
