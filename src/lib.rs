@@ -13,4 +13,5 @@ pub mod mapping;
 pub mod mapspace;
 pub mod model;
 pub mod report;
+pub mod search;
 pub mod workload;

@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod eval;
 mod import;
+mod search;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,8 @@ enum Command {
     Check(check::Args),
     /// Measure model evaluations per second on random mappings.
     Bench(bench::Args),
+    /// Search the map space for the best mapping of a layer or of a whole workload.
+    Search(search::Args),
     /// Convert another tool's input files into loomap TOML (`import timeloop FILE... --out DIR`).
     Import(import::Args),
 }
@@ -46,5 +49,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Check(a) => check::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Import(a) => import::run(a),
+        Command::Search(a) => search::run(a),
     }
 }

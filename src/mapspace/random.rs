@@ -1,6 +1,5 @@
-//! The space of legal mappings of one problem on one architecture. For now: random sampling
-//! of perfect factorizations, loop orders and spatial splits (used by `loomap bench` and the
-//! benchmarks); the full map space with constraints and pruning comes with the search issue.
+//! Unconstrained random mappings straight from prime factors (used by `loomap bench`, the
+//! criterion benchmark and the model's property tests; searches use [`super::MapSpace`]).
 
 use rand::seq::SliceRandom;
 use rand::Rng;
