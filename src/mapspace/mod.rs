@@ -748,3 +748,87 @@ fn factorial(n: usize) -> Option<u128> {
 fn log10_factorial(n: usize) -> f64 {
     (1..=n).map(|i| (i as f64).log10()).sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn tiny() -> (Arch, Problem) {
+        let arch = crate::arch::tests::two_level();
+        let p = crate::workload::LayerShape::Matmul {
+            b: 1,
+            m: 12,
+            n: 8,
+            k: 18,
+        }
+        .to_problem("g")
+        .unwrap();
+        (arch, p)
+    }
+
+    #[test]
+    fn every_choice_multiplies_to_the_bound() {
+        let (arch, p) = tiny();
+        let space = MapSpace::new(&arch, &p, Constraints::none(&arch)).unwrap();
+        for d in 0..p.num_dims() {
+            let k = space.dim_slots[d].len();
+            assert!(space.num_choices(d) > 0);
+            for i in 0..space.num_choices(d) {
+                let prod: u64 = space.choices[d][i * k..(i + 1) * k].iter().product();
+                assert_eq!(prod, p.bounds[d]);
+            }
+        }
+        assert!(space.size().is_some());
+        assert!((space.log10_size() - (space.size().unwrap() as f64).log10()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn samples_neighbours_and_children_stay_in_the_space() {
+        let (arch, p) = tiny();
+        let space = MapSpace::new(&arch, &p, Constraints::none(&arch)).unwrap();
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let mut prev = space.sample(&mut rng);
+        for _ in 0..300 {
+            let a = space.sample(&mut rng);
+            let n = space.neighbour(&a, &mut rng);
+            let c = space.crossover(&a, &prev, &mut rng);
+            for q in [&a, &n, &c] {
+                let m = space.to_mapping(q);
+                m.check(&arch, &p).unwrap();
+                // The point read back from its mapping lowers to the same mapping.
+                let back = space.point_of(&m).expect("a lowered point is in the space");
+                assert_eq!(space.to_mapping(&back), m);
+            }
+            prev = a;
+        }
+    }
+
+    #[test]
+    fn fixed_factors_and_orders_are_respected() {
+        let (arch, p) = tiny();
+        let mut c = Constraints::none(&arch);
+        let m = p.dim_id("M").unwrap();
+        let k = p.dim_id("K").unwrap();
+        c.levels[0].temporal[m].exact = Some(4);
+        c.levels[0].order_prefix = vec![k];
+        let space = MapSpace::new(&arch, &p, c).unwrap();
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        for _ in 0..100 {
+            let q = space.sample(&mut rng);
+            let t0 = space.level_slots[0][2].unwrap();
+            assert_eq!(q.factors[t0][m], 4);
+            assert_eq!(q.orders[0][0] as usize, k);
+        }
+    }
+
+    #[test]
+    fn contradictions_are_named() {
+        let (arch, p) = tiny();
+        let mut c = Constraints::none(&arch);
+        c.levels[0].keep = 1;
+        c.levels[0].bypass = 1;
+        let err = MapSpace::new(&arch, &p, c).unwrap_err().to_string();
+        assert!(err.contains("keep") && err.contains("bypass"), "{err}");
+    }
+}
