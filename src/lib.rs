@@ -1,7 +1,8 @@
 //! loomap: describe an accelerator (`arch`) and a layer (`workload`), choose a `mapping`,
 //! and score it with an analytical, Timeloop-exact cost `model`.
 //!
-//! Dependency direction: `io`/`cli` → `mapspace` → `model` → `mapping` → `arch`, `workload`.
+//! Dependency direction: `io`/`cli` → `search` → `mapspace` → `model` → `mapping` → `arch`,
+//! `workload`.
 //! `report` turns model statistics into text, JSON and CSV.
 
 // Index loops over parallel fixed-size arrays (levels × tensors × dims) read better than zips.
