@@ -58,23 +58,22 @@ pub fn search_layers(
             Ok(Driver::run(&space, engine.as_mut(), config, None))
         })
         .collect();
-    let mut by_layer = vec![None; layers.len()];
+    let mut by_layer: Vec<Option<SearchResult>> = vec![None; layers.len()];
     for (k, r) in unique.iter().zip(results) {
         by_layer[*k] = Some(r?);
     }
-    Ok(layers
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let src = first_of[i];
-            LayerSearch {
-                layer: l.name.clone(),
-                repeat: l.repeat,
-                same_as: (src != i).then(|| layers[src].name.clone()),
-                result: by_layer[src]
-                    .clone()
-                    .expect("every unique shape was searched"),
-            }
-        })
-        .collect())
+    let mut out = Vec::with_capacity(layers.len());
+    for (i, l) in layers.iter().enumerate() {
+        let src = first_of[i];
+        let Some(result) = by_layer[src].clone() else {
+            return Err(format!("layer `{}` was not searched", l.name));
+        };
+        out.push(LayerSearch {
+            layer: l.name.clone(),
+            repeat: l.repeat,
+            same_as: (src != i).then(|| layers[src].name.clone()),
+            result,
+        });
+    }
+    Ok(out)
 }
