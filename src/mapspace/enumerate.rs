@@ -177,7 +177,7 @@ impl Walker<'_, '_> {
         }
         let ndims = space.num_dims();
         let temporal = space.level_slots[lvl][2];
-        let kept_below = self.point.keep[..lvl].iter().any(|&m| m != 0);
+        let kept_below = self.keep_below(lvl) != 0;
         let free = &space.free_order[lvl];
         let mut moving: Vec<DimId> = match temporal {
             Some(s) if kept_below => free
@@ -192,14 +192,20 @@ impl Walker<'_, '_> {
             .copied()
             .filter(|d| !moving.contains(d))
             .collect();
-        // Two adjacent loops that index no tensor kept below this level commute: every step
-        // of either reloads exactly when an inner loop has moved a tile, and their step counts
-        // sum the same either way. Only their ascending arrangement is visited.
-        let below = self.point.keep[..lvl].iter().fold(0u8, |a, &m| a | m);
+        // Two adjacent loops that index no tensor whose order still matters commute: every
+        // step of either reloads exactly when an inner loop has moved a tile, and their step
+        // counts sum the same either way. Only their ascending arrangement is visited. A
+        // tensor's order stops mattering once each of its tiles below is saturated (see
+        // `saturated_below`).
+        let live = if moving.len() >= 2 {
+            self.keep_below(lvl) & !self.saturated_below(lvl)
+        } else {
+            0
+        };
         let problem = space.problem;
         let inert = |d: DimId| {
             (0..problem.num_tensors())
-                .filter(|&t| below & (1 << t) != 0)
+                .filter(|&t| live & (1 << t) != 0)
                 .all(|t| (0..problem.ranks(t)).all(|r| problem.coef(t, r, d) == 0))
         };
         let saved = self.point.orders[lvl];
@@ -228,6 +234,74 @@ impl Walker<'_, '_> {
         }
         self.point.orders[lvl] = saved;
         true
+    }
+}
+
+impl Walker<'_, '_> {
+    /// Tensors kept at some level below `lvl`.
+    fn keep_below(&self, lvl: usize) -> u8 {
+        self.point.keep[..lvl].iter().fold(0u8, |a, &m| a | m)
+    }
+
+    /// Tensors (single-rank projections only) whose every tile below `lvl` is saturated on
+    /// entering `lvl`: walking the temporal loops between the tile and `lvl` (orders below
+    /// are already fixed), two of its ranks have moved back. From there on the model counts
+    /// every step as a whole reload, (Π bounds − 1) × tile for all outer loops together,
+    /// whatever their order (`model::temporal_deltas`).
+    fn saturated_below(&self, lvl: usize) -> u8 {
+        let space = self.space;
+        let problem = space.problem;
+        let ndims = space.num_dims();
+        let mut out = 0u8;
+        for t in 0..problem.num_tensors() {
+            if problem.single_rank_of(t, 0).is_none() {
+                continue;
+            }
+            let mut any = false;
+            let mut all = true;
+            for j in 0..lvl {
+                if self.point.keep[j] & (1 << t) == 0 {
+                    continue;
+                }
+                any = true;
+                // Extent below each loop: everything at levels <= j, then the loops walked.
+                let mut stride = self.ext[j + 1];
+                let mut wrap = [0i64; crate::workload::MAX_RANKS];
+                let mut moving = 0usize;
+                for m in j + 1..lvl {
+                    let slots = space.level_slots[m];
+                    for s in slots[..2].iter().flatten() {
+                        for d in 0..ndims {
+                            stride[d] *= self.point.factors[*s][d];
+                        }
+                    }
+                    let Some(ts) = slots[2] else { continue };
+                    for &d in &self.point.orders[m][..ndims] {
+                        let d = d as usize;
+                        let bound = self.point.factors[ts][d];
+                        if bound == 1 {
+                            continue;
+                        }
+                        let (r, c) = problem.rank_of_unchecked(t, d);
+                        if r != crate::workload::NO_RANK && moving < 2 {
+                            let before = wrap[r];
+                            let others = moving - usize::from(before != 0);
+                            wrap[r] = before - (c * (bound - 1) * stride[d]) as i64;
+                            moving = others + usize::from(wrap[r] != 0);
+                        }
+                        stride[d] *= bound;
+                    }
+                }
+                if moving < 2 {
+                    all = false;
+                    break;
+                }
+            }
+            if any && all {
+                out |= 1 << t;
+            }
+        }
+        out
     }
 }
 
@@ -321,5 +395,119 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 50, "only {checked} cases exercised the rule");
+    }
+
+    fn three_level() -> crate::arch::Arch {
+        use crate::arch::{Arch, Level, LevelClass};
+        let mut a = crate::arch::tests::two_level();
+        let mut glb = Level::new("GLB", LevelClass::Sram);
+        glb.size_words = Some(4096);
+        glb.read_energy_pj = 10.0;
+        glb.write_energy_pj = 10.0;
+        glb.update_energy_pj = 10.0;
+        a.levels.insert(1, glb);
+        Arch::new("t3", 1.0, None, a.levels, a.compute).unwrap()
+    }
+
+    /// The saturation rule: once every tile below a level has two ranks moving back, loops at
+    /// that level that index none of the still-live tensors commute.
+    #[test]
+    fn loops_commute_for_saturated_tensors() {
+        let arch = three_level();
+        let problem = LayerShape::Conv {
+            n: 2,
+            groups: 1,
+            k: 4,
+            c: 2,
+            p: 6,
+            q: 4,
+            r: 3,
+            s: 2,
+            wstride: 1,
+            hstride: 1,
+            wdilation: 1,
+            hdilation: 1,
+        }
+        .to_problem("c")
+        .unwrap();
+        let space = MapSpace::new(&arch, &problem, Constraints::none(&arch)).unwrap();
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(11);
+        let ndims = problem.num_dims();
+        let top = 2;
+        let ts = space.level_slots[top][2].unwrap();
+        let (mut checked, mut saturated_seen, mut beyond) = (0, 0, 0);
+        for _ in 0..20000 {
+            let p = space.sample(&mut rng);
+            let Ok(a) = crate::model::evaluate(&arch, &problem, &space.to_mapping(&p)) else {
+                continue;
+            };
+            let mut ext = vec![[1u64; MAX_DIMS]; space.num_levels() + 1];
+            for l in 0..space.num_levels() {
+                ext[l + 1] = ext[l];
+                for s in space.level_slots[l].iter().flatten() {
+                    for d in 0..ndims {
+                        ext[l + 1][d] *= p.factors[*s][d];
+                    }
+                }
+            }
+            let mut visit = |_: &Point| true;
+            let w = Walker {
+                space: &space,
+                span: Vec::new(),
+                point: p.clone(),
+                ranges: Vec::new(),
+                ext,
+                stats: WalkStats::default(),
+                visit: &mut visit,
+            };
+            let sat = w.saturated_below(top);
+            let live = w.keep_below(top) & !sat;
+            if sat != 0 {
+                saturated_seen += 1;
+            }
+            let inert = |d: usize| {
+                (0..3)
+                    .filter(|&t| live & (1 << t) != 0)
+                    .all(|t| (0..problem.ranks(t)).all(|r| problem.coef(t, r, d) == 0))
+            };
+            let nonunit: Vec<usize> = p.orders[top][..ndims]
+                .iter()
+                .map(|&d| d as usize)
+                .filter(|&d| p.factors[ts][d] > 1)
+                .collect();
+            let Some(pair) = nonunit.windows(2).find(|w| inert(w[0]) && inert(w[1])) else {
+                continue;
+            };
+            let mut q = p.clone();
+            let i = q.orders[top]
+                .iter()
+                .position(|&d| d as usize == pair[0])
+                .unwrap();
+            let j = q.orders[top]
+                .iter()
+                .position(|&d| d as usize == pair[1])
+                .unwrap();
+            q.orders[top].swap(i, j);
+            let b = crate::model::evaluate(&arch, &problem, &space.to_mapping(&q)).unwrap();
+            assert_eq!(
+                a, b,
+                "swapping {pair:?} at the top changed the cost (live {live:#b})"
+            );
+            checked += 1;
+            // Swaps the plain rule (nothing kept below indexed) would not have allowed.
+            let below = w.keep_below(top);
+            let indexes_kept = |d: usize| {
+                (0..3)
+                    .filter(|&t| below & (1 << t) != 0)
+                    .any(|t| (0..problem.ranks(t)).any(|r| problem.coef(t, r, d) != 0))
+            };
+            if indexes_kept(pair[0]) || indexes_kept(pair[1]) {
+                beyond += 1;
+            }
+        }
+        assert!(
+            checked > 100 && saturated_seen > 100 && beyond > 50,
+            "{checked} swaps, {saturated_seen} saturated, {beyond} beyond the plain rule"
+        );
     }
 }
