@@ -10,7 +10,7 @@
 //! no feasible point or only duplicates of a visited one, so the best visited point is the
 //! optimum of the space.
 
-use super::{MapSpace, Point};
+use super::{MapSpace, Point, Violation};
 use crate::model::MAX_LEVELS;
 use crate::workload::{DimId, MAX_DIMS};
 
@@ -23,6 +23,12 @@ pub struct WalkStats {
     pub capacity_cuts: u64,
     /// Partial factorizations cut because spatial factors exceeded a fanout.
     pub fanout_cuts: u64,
+    /// `capacity_cuts` and `fanout_cuts` by the level that overflowed.
+    pub capacity_cuts_at: [u64; MAX_LEVELS],
+    pub fanout_cuts_at: [u64; MAX_LEVELS],
+    /// Complete factorizations (with keep masks) skipped because their spatial factors use
+    /// less of a level's fanout than a utilization constraint asks, by that level.
+    pub underuse_at: [u64; MAX_LEVELS],
     /// False if the visitor stopped the walk early.
     pub completed: bool,
 }
@@ -80,6 +86,14 @@ impl Walker<'_, '_> {
     /// Assigns level `lvl`'s factors for every dimension, then recurses. False = stop.
     fn level(&mut self, lvl: usize) -> bool {
         if lvl == self.space.num_levels() {
+            // Legality depends on the factors only: check it once, not per loop order.
+            if let Err(v) = self.space.legal(&self.point) {
+                match v {
+                    Violation::Fanout { level, .. } => self.stats.fanout_cuts_at[level] += 1,
+                    Violation::SpatialUnderuse { level } => self.stats.underuse_at[level] += 1,
+                }
+                return true;
+            }
             return self.orders(0);
         }
         self.dim(lvl, 0)
@@ -131,6 +145,7 @@ impl Walker<'_, '_> {
                 let used: u64 = self.point.factors[s][..ndims].iter().product();
                 if used > avail {
                     self.stats.fanout_cuts += 1;
+                    self.stats.fanout_cuts_at[lvl] += 1;
                     return true;
                 }
             }
@@ -154,6 +169,7 @@ impl Walker<'_, '_> {
                 }
                 if used > have {
                     self.stats.capacity_cuts += 1;
+                    self.stats.capacity_cuts_at[lvl] += 1;
                     continue;
                 }
             }
@@ -169,9 +185,6 @@ impl Walker<'_, '_> {
     fn orders(&mut self, lvl: usize) -> bool {
         let space = self.space;
         if lvl == space.num_levels() {
-            if space.legal(&self.point).is_err() {
-                return true;
-            }
             self.stats.visited += 1;
             return (self.visit)(&self.point);
         }

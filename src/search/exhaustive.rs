@@ -110,4 +110,24 @@ impl Searcher for Exhaustive {
             None => serde_json::json!({ "walk_completed": false }),
         }
     }
+
+    /// The walk's cuts, so that a space where nothing fits still says why.
+    fn discarded(&self, space: &MapSpace) -> Vec<(String, u64)> {
+        let Some(s) = self.stats else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (lvl, level) in space.arch.levels.iter().enumerate() {
+            for (what, n) in [
+                ("capacity", s.capacity_cuts_at[lvl]),
+                ("fanout", s.fanout_cuts_at[lvl]),
+                ("spatial utilization", s.underuse_at[lvl]),
+            ] {
+                if n > 0 {
+                    out.push((format!("{what} at {}", level.name), n));
+                }
+            }
+        }
+        out
+    }
 }

@@ -193,6 +193,12 @@ pub trait Searcher: Send {
     fn report(&self) -> serde_json::Value {
         serde_json::Value::Null
     }
+    /// Candidates the engine discarded without asking for their evaluation (subtrees an
+    /// exhaustive walk cut), by reason in [`SearchResult::failures`]' terms ("capacity at
+    /// GLB"); the driver adds them to the run's failures once the run ends.
+    fn discarded(&self, _space: &MapSpace) -> Vec<(String, u64)> {
+        Vec::new()
+    }
 }
 
 /// Why a run ended.
@@ -277,7 +283,8 @@ pub struct SearchResult {
     pub stop_reason: StopReason,
     /// The engine covered the whole space, so `best` is optimal.
     pub optimal: bool,
-    /// Illegal and infeasible points counted by reason ("capacity at GLB"), most first.
+    /// Illegal and infeasible points counted by reason ("capacity at GLB"), most first,
+    /// including what the engine discarded unevaluated (each cut subtree counts once).
     pub failures: Vec<(String, u64)>,
     pub trace: Vec<TracePoint>,
     pub space_log10: f64,
@@ -486,6 +493,11 @@ impl Driver {
         }
         for (k, n) in failure_ids {
             *failures.entry(k.reason(space)).or_default() += n;
+        }
+        for (why, n) in engine.discarded(space) {
+            if n > 0 {
+                *failures.entry(why).or_default() += n;
+            }
         }
         let mut failures: Vec<(String, u64)> = failures.into_iter().collect();
         failures.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

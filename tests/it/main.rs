@@ -6,3 +6,4 @@ mod cli;
 mod oracle;
 mod presets;
 mod reference;
+mod search;

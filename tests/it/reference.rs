@@ -37,7 +37,7 @@ struct Case {
     map_txt: Option<PathBuf>,
 }
 
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -52,7 +52,7 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+pub(crate) fn with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut all = Vec::new();
     yaml_files(dir, &mut all);
     all.into_iter()
@@ -438,7 +438,7 @@ fn check_case(
     out
 }
 
-fn table(rows: &[Vec<String>]) -> String {
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let width: Vec<usize> = (0..cols)
         .map(|c| {
