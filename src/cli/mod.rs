@@ -4,7 +4,9 @@ mod bench;
 mod check;
 mod eval;
 mod import;
+mod plot;
 mod search;
+mod sweep;
 
 use std::process::ExitCode;
 
@@ -33,6 +35,12 @@ enum Command {
     Search(search::Args),
     /// Convert another tool's input files into loomap TOML (`import timeloop FILE... --out DIR`).
     Import(import::Args),
+    /// Sweep architecture parameters: search every layer on every variant, keep the Pareto front.
+    Sweep(sweep::Args),
+    /// Combine the output directories of the shards of one sweep.
+    Merge(sweep::MergeArgs),
+    /// Re-render a sweep's plots from its CSV files.
+    Plot(plot::Args),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -50,5 +58,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Import(a) => import::run(a),
         Command::Search(a) => search::run(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::Merge(a) => sweep::merge(a),
+        Command::Plot(a) => plot::run(a),
     }
 }

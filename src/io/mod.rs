@@ -12,6 +12,7 @@ use crate::mapping::{Factors, LevelSpec, Mapping};
 use crate::workload::{Layer, LayerShape, Problem, Workload};
 
 pub mod constraints;
+pub mod sweep;
 pub mod timeloop;
 
 pub use constraints::{load_constraints, parse_constraints, ConstraintToml, ConstraintsSpec};

@@ -7,3 +7,4 @@ mod oracle;
 mod presets;
 mod reference;
 mod search;
+mod sweep;
