@@ -29,7 +29,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use crate::arch::Arch;
-use crate::mapspace::{Constraints, MapSpace};
+use crate::mapspace::{Constraints, MapSpace, MapSpaceError};
 use crate::model::{self, Stats};
 use crate::report::CostReport;
 use crate::search::network::same_shape;
@@ -425,6 +425,11 @@ fn search_layer(
     };
     let space = match MapSpace::new(arch, &layer.problem, constraints) {
         Ok(s) => s,
+        // A dimension that no factorization fits (e.g. a filter taller than the array under
+        // a row-stationary constraint) means nothing fits, not a broken input.
+        Err(e @ MapSpaceError::NoFactorization { .. }) => {
+            return row_for(RowStatus::Infeasible, e.to_string())
+        }
         Err(e) => return row_for(RowStatus::Error, e.to_string()),
     };
     let mut engine = match plan.algo.engine(&space) {
