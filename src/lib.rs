@@ -9,6 +9,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod arch;
+pub mod estimate;
 pub mod io;
 pub mod mapping;
 pub mod mapspace;
