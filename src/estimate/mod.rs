@@ -133,6 +133,27 @@ impl Action {
     }
 }
 
+/// Where a table value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Written in the arch file.
+    Explicit,
+    /// Computed by this module's models.
+    Estimated,
+    /// Absent and not estimated (no `technology_nm`, or a dummy level): the documented default.
+    Default,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Explicit => "explicit",
+            Source::Estimated => "estimated",
+            Source::Default => "default",
+        }
+    }
+}
+
 /// One energy-reference-table row: pJ per action (leak: pJ per cycle).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErtRow {
@@ -140,8 +161,7 @@ pub struct ErtRow {
     pub class: String,
     pub action: Action,
     pub energy_pj: f64,
-    /// False when the arch file gave the value.
-    pub estimated: bool,
+    pub source: Source,
 }
 
 /// One area-reference-table row: µm² per instance.
@@ -151,7 +171,7 @@ pub struct ArtRow {
     pub class: String,
     pub instances: u64,
     pub area_um2: f64,
-    pub estimated: bool,
+    pub source: Source,
 }
 
 /// An architecture's ERT and ART, innermost component last (file order).
