@@ -2,6 +2,7 @@
 
 mod bench;
 mod check;
+mod estimate;
 mod eval;
 mod import;
 mod search;
@@ -31,6 +32,8 @@ enum Command {
     Bench(bench::Args),
     /// Search the map space for the best mapping of a layer or of a whole workload.
     Search(search::Args),
+    /// Print an architecture's energy (ERT) and area (ART) tables, estimating what the file omits.
+    Estimate(estimate::Args),
     /// Convert another tool's input files into loomap TOML (`import timeloop FILE... --out DIR`).
     Import(import::Args),
 }
@@ -50,5 +53,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Import(a) => import::run(a),
         Command::Search(a) => search::run(a),
+        Command::Estimate(a) => estimate::run(a),
     }
 }
