@@ -69,7 +69,7 @@ def nelder_mead(f, x0, iters=20000, step=0.3):
 
 
 def fit(name, data, model, x0):
-    """data: list of ((w, d), target). Parameters are fitted in log space where positive."""
+    """data: list of ((w, d), target); minimises the sum of squared log errors."""
     def loss(p):
         s = 0.0
         for (w, d), t in data:
@@ -93,47 +93,73 @@ def fit(name, data, model, x0):
 
 def main():
     groups = load()
-    sram, rf = {}, {}
+    sram, rf_family, rf_all = {}, {}, {}
     for (case, comp), g in groups.items():
         r = g["row"]
-        if r["technology"] != "45nm":
-            continue
+        if r["technology"] != "45nm" or case.startswith(("acc_", "legacy2020")):
+            continue  # older Accelergy generation: reported by the test, not fitted
         geo = geometry(r)
         if geo is None or geo[1] < 2:
             continue
         est = r["estimators"]
-        if case.startswith(("acc_", "legacy2020")):
-            continue  # older Accelergy generation: reported separately, not fitted
         if "CactiSRAM" in est:
             sram[geo] = g
-        elif r["class"] in ("smartbuffer_RF", "storage", "regfile") and "Library" in est:
-            if geo in rf and rf[geo]["acts"].get("read", 0) < g["acts"].get("read", 0):
-                continue  # keep the lower of two variants (sl_01 adds a metadata path)
-            rf[geo] = g
-    def sat(p, w, d):
-        r0, r1, a, lk = p
-        x = d ** a
-        return w * (math.exp(r0) + math.exp(r1) * x / (x + math.exp(lk)))
-    fit("SRAM read pJ", [(k, g["acts"]["read"]) for k, g in sram.items()], sat, [-4, -0.5, 1.0, 7])
-    fit("SRAM write pJ", [(k, g["acts"]["write"]) for k, g in sram.items()], sat, [-4, -0.5, 1.0, 7])
-    def area(p, w, d):
-        a1, a2, b = p
-        return math.exp(a1) * w * d + math.exp(a2) * w * d ** b
-    fit("SRAM area um2", [(k, g["area"]) for k, g in sram.items()], area, [-1, 0, 0.5])
+        elif "Library" in est and r["memory_width"] in ("32", "64"):
+            rf_all[geo] = g
+            if r["memory_width"] == "32" and geo[1] <= 256:
+                rf_family[geo] = g
+    # Register-file energies: every Library regfile; where one shape appears twice (sl_01
+    # adds a metadata path), keep the lower variant.
+    rf_energy = {}
+    for (case, comp), g in groups.items():
+        r = g["row"]
+        geo = geometry(r)
+        if (r["technology"] != "45nm" or case.startswith(("acc_", "legacy2020")) or geo is None
+                or geo[1] < 2 or "Library" not in r["estimators"]
+                or r["class"] not in ("smartbuffer_RF", "storage", "regfile")):
+            continue
+        if geo in rf_energy and rf_energy[geo]["acts"].get("read", 0) < g["acts"].get("read", 0):
+            continue
+        rf_energy[geo] = g
+
+    def sram_read(p, w, d):
+        r0, r1, lh, a, gw = p
+        return w * (w / 64) ** gw * (math.exp(r0) + math.exp(r1) / (1 + (math.exp(lh) / d) ** a))
+    p = fit("SRAM read pJ", [(k, g["acts"]["read"]) for k, g in sram.items()], sram_read,
+            [-3.3, -0.54, 8.56, 1.18, 0.09])
+    print("  floor, span, half depth, exp, width exp =",
+          math.exp(p[0]), math.exp(p[1]), math.exp(p[2]), p[3], p[4])
+
+    def sram_write(p, w, d):
+        r0, r1, lh, gw = p
+        return w * (w / 64) ** gw * (math.exp(r0) + math.exp(r1) / (1 + (math.exp(lh) / d) ** 3.0))
+    p = fit("SRAM write pJ (depth exponent held at 3)",
+            [(k, g["acts"]["write"]) for k, g in sram.items()], sram_write, [-2.4, -1.2, 7.7, 0.05])
+    print("  floor, span, half depth, width exp =", math.exp(p[0]), math.exp(p[1]), math.exp(p[2]), p[3])
+
+    p = fit("SRAM area um2", [(k, g["area"]) for k, g in sram.items()],
+            lambda p, w, d: math.exp(p[0]) * w * d, [0.0])
+    print("  um2/bit =", math.exp(p[0]))
+
     def leak(p, w, d):
         return math.exp(p[0]) * w * d + math.exp(p[1])
-    fit("SRAM leak pJ/cycle", [(k, g["acts"]["leak"]) for k, g in sram.items()], leak, [-19, -7])
+    p = fit("SRAM leak pJ/cycle", [(k, g["acts"]["leak"]) for k, g in sram.items()], leak, [-19, -7])
+    print("  per bit, fixed =", math.exp(p[0]), math.exp(p[1]))
 
-    def rfe(p, w, d):
-        q0, q1, g_ = p
-        return w * (math.exp(q0) + math.exp(q1) * d ** g_)
-    fit("RF read pJ", [(k, g["acts"]["read"]) for k, g in rf.items()], rfe, [-5, -6, 0.8])
-    fit("RF write pJ", [(k, g["acts"]["write"]) for k, g in rf.items()], rfe, [-5, -6, 0.8])
-    def rfa(p, w, d):
-        c, b, dd = p
-        return math.exp(c) * w ** b * d ** dd
-    fit("RF area um2", [(k, g["area"]) for k, g in rf.items()], rfa, [0, 1.5, 1.5])
-    fit("RF leak pJ/cycle", [(k, g["acts"]["leak"]) for k, g in rf.items()], leak, [-12, -9])
+    def power(p, w, d):
+        return w * math.exp(p[0]) * d ** p[1]
+    for action in ("read", "write"):
+        p = fit(f"RF {action} pJ", [(k, g["acts"][action]) for k, g in rf_energy.items()], power, [-6, 0.8])
+        print("  k, depth exp =", math.exp(p[0]), p[1])
+
+    def rf_area(p, w, d):
+        a0, a1, lh, b = p
+        return w * d * (math.exp(a0) + math.exp(a1) / (1 + (math.exp(lh) / d) ** b))
+    p = fit("RF area um2", [(k, g["area"]) for k, g in rf_all.items()], rf_area, [-0.1, 1.4, 3.6, 2.7])
+    print("  floor, span, half depth, exp =", math.exp(p[0]), math.exp(p[1]), math.exp(p[2]), p[3])
+
+    p = fit("RF leak pJ/cycle", [(k, g["acts"]["leak"]) for k, g in rf_family.items()], power, [-13, 0.9])
+    print("  k, depth exp =", math.exp(p[0]), p[1])
 
 
 main()

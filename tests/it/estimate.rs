@@ -30,14 +30,14 @@ const BOUNDS: &[(&str, &str, f64, &str)] = &[
     (
         "sram45",
         "read",
-        0.11,
-        "fitted on these 7 entries (4 parameters)",
+        0.06,
+        "fitted on these 7 entries (5 parameters)",
     ),
     (
         "sram45",
         "write",
-        0.20,
-        "fitted on these 7 entries; 512×32 metadata buffer worst",
+        0.13,
+        "fitted on these 7 entries (4 parameters); 192×16 worst",
     ),
     (
         "sram45",
