@@ -103,12 +103,21 @@ pub fn storage_level(
         banks: shape.banks,
         ports: shape.ports,
     };
-    match shape.class {
-        LevelClass::Dummy => Ok(StorageEstimate::ZERO),
-        LevelClass::Dram => dram(shape.dram_type, width_bits),
-        LevelClass::Sram => sram(&mem(shape.rows()), tech, clock_ghz),
-        LevelClass::Regfile => regfile(&mem(shape.rows()), tech, clock_ghz),
-    }
+    let array = match shape.class {
+        LevelClass::Dummy => return Ok(StorageEstimate::ZERO),
+        LevelClass::Dram => dram(shape.dram_type, width_bits)?,
+        LevelClass::Sram => sram(&mem(shape.rows()), tech, clock_ghz)?,
+        LevelClass::Regfile => regfile(&mem(shape.rows()), tech, clock_ghz)?,
+    };
+    // `cluster_size` instances share one physical array: an access moves the whole shared
+    // row (Timeloop charges it per utilized cluster), but each instance owns only its share
+    // of the array's leakage and area.
+    let share = shape.cluster_size as f64;
+    Ok(StorageEstimate {
+        leak_pj_per_cycle: array.leak_pj_per_cycle / share,
+        area_um2: array.area_um2 / share,
+        ..array
+    })
 }
 
 /// ERT actions, named as in Accelergy.
@@ -212,6 +221,19 @@ mod tests {
         assert_eq!(d.read_pj, 512.0);
         let z = storage_level(&shape(LevelClass::Dummy, Some(0)), &t, 1.0).unwrap();
         assert_eq!(z, StorageEstimate::ZERO);
+    }
+
+    #[test]
+    fn clustered_instances_share_the_array_area_and_leakage() {
+        let t = Technology::nm45();
+        // simba_like PEWeightRegs: one 8-bit word per instance, 64 instances per 512-bit row.
+        let mut s = shape(LevelClass::Regfile, Some(1));
+        (s.block_size, s.cluster_size) = (1, 64);
+        let e = storage_level(&s, &t, 1.0).unwrap();
+        let row = regfile(&MemoryShape::new(512, 1), &t, 1.0).unwrap();
+        assert_eq!(e.read_pj, row.read_pj);
+        assert!((e.area_um2 * 64.0 - row.area_um2).abs() < 1e-9 * row.area_um2);
+        assert!((e.leak_pj_per_cycle * 64.0 - row.leak_pj_per_cycle).abs() < 1e-15);
     }
 
     #[test]
