@@ -3,13 +3,15 @@
 //!
 //! Dependency direction: `io`/`cli` → `search` → `mapspace` → `model` → `mapping` → `arch`,
 //! `workload`.
-//! `report` turns model statistics into text, JSON and CSV.
+//! `report` turns model statistics into text, JSON and CSV. `estimate` (energy/area component
+//! library, used by `io` to fill what arch files leave out) depends only on `arch`.
 
 // Index loops over parallel fixed-size arrays (levels × tensors × dims) read better than zips.
 #![allow(clippy::needless_range_loop)]
 
 pub mod arch;
 pub mod dse;
+pub mod estimate;
 pub mod io;
 pub mod mapping;
 pub mod mapspace;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod check;
+mod estimate;
 mod eval;
 mod import;
 mod plot;
@@ -33,6 +34,8 @@ enum Command {
     Bench(bench::Args),
     /// Search the map space for the best mapping of a layer or of a whole workload.
     Search(search::Args),
+    /// Print an architecture's energy (ERT) and area (ART) tables, estimating what the file omits.
+    Estimate(estimate::Args),
     /// Convert another tool's input files into loomap TOML (`import timeloop FILE... --out DIR`).
     Import(import::Args),
     /// Sweep architecture parameters: search every layer on every variant, keep the Pareto front.
@@ -61,5 +64,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Sweep(a) => sweep::run(a),
         Command::Merge(a) => sweep::merge(a),
         Command::Plot(a) => plot::run(a),
+        Command::Estimate(a) => estimate::run(a),
     }
 }

@@ -12,6 +12,7 @@ use crate::mapping::{Factors, LevelSpec, Mapping};
 use crate::workload::{Layer, LayerShape, Problem, Workload};
 
 pub mod constraints;
+pub mod estimate_fill;
 pub mod sweep;
 pub mod timeloop;
 
@@ -153,6 +154,13 @@ pub struct LevelSpecToml {
     pub network_fill_latency: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_drain_latency: Option<u64>,
+    /// Only for estimating energies/areas (docs/estimate.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banks: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dram_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -171,6 +179,9 @@ pub struct ComputeSpec {
     pub energy_pj: Option<f64>,
     #[serde(default)]
     pub area_um2: Option<f64>,
+    /// Only for estimating energies/areas: `int` (default), `fp`, `fp16`, `bf16`, `fp32`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_type: Option<String>,
 }
 
 /// Resolves `instances`, `mesh_x`, `mesh_y` with the documented defaults.
@@ -188,7 +199,14 @@ fn mesh(instances: Option<u64>, x: Option<u64>, y: Option<u64>) -> (u64, u64, u6
 }
 
 impl ArchSpec {
+    /// Validates the spec after estimating the energies and areas it leaves out
+    /// (`estimate_fill`: only when `technology_nm` is given).
     pub fn to_arch(&self, file: &Path) -> Result<Arch, InputError> {
+        estimate_fill::fill(self, file)?.spec.to_arch_as_given(file)
+    }
+
+    /// Validates the spec as written: missing energies and areas are 0.
+    fn to_arch_as_given(&self, file: &Path) -> Result<Arch, InputError> {
         let mut levels = Vec::new();
         for (i, l) in self.level.iter().enumerate() {
             let at = |key: &str| format!("level[{i}] (`{}`).{key}", l.name);

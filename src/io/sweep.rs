@@ -41,6 +41,10 @@ pub struct SweepSpec {
     pub strategy: StrategySpec,
     #[serde(default)]
     pub limits: Limits,
+    /// `swept` (default): energies and areas of what a parameter resizes are re-estimated
+    /// (needs `technology_nm`); `none`: the base file's values are kept as they are.
+    #[serde(default)]
+    pub estimate: Option<String>,
     #[serde(default)]
     pub param: Vec<ParamSpec>,
 }
@@ -386,6 +390,32 @@ pub fn load_sweep(path: &Path) -> Result<SweepPlan, InputError> {
         },
     };
 
+    let reestimate = match spec.estimate.as_deref() {
+        None | Some("swept") => true,
+        Some("none") => false,
+        Some(other) => {
+            return Err(err(
+                path,
+                "estimate",
+                format!("unknown estimate mode `{other}`"),
+                "use \"swept\" (re-estimate what a parameter resizes) or \"none\"",
+            ))
+        }
+    };
+    if reestimate && base.technology_nm.is_none() {
+        if let Some(i) = targets.iter().position(|t| resizes(t).is_some()) {
+            return Err(err(
+                path,
+                format!("param[{i}].target"),
+                format!(
+                    "`{}` changes a component's size, whose energy and area must then be re-estimated, but {} has no technology_nm",
+                    spec.param[i].target,
+                    arch_path.display()
+                ),
+                "add technology_nm to the architecture, or set estimate = \"none\" to keep its energies and areas as they are",
+            ));
+        }
+    }
     let base_mesh = compute_mesh(&base);
     let arch_file = arch_path.clone();
     let base_for_build = base.clone();
@@ -393,6 +423,9 @@ pub fn load_sweep(path: &Path) -> Result<SweepPlan, InputError> {
         let mut a = base_for_build.clone();
         for ((t, vals), &i) in targets.iter().zip(&values).zip(idx) {
             apply(&mut a, t, vals[i], base_mesh)?;
+            if reestimate {
+                forget_costs(&mut a, t);
+            }
         }
         a.to_arch(&arch_file)
             .map_err(|e| format!("{} {}", e.message, e.location).trim().to_string())
@@ -725,4 +758,44 @@ fn resize_array(a: &mut ArchSpec, base: (u64, u64), cols: Option<u64>, rows: Opt
     a.compute.mesh_x = Some(nx);
     a.compute.mesh_y = Some(ny);
     a.compute.instances = Some(nx * ny);
+}
+
+/// What a parameter resizes, so that its per-access energies and area no longer hold: one
+/// level, or every component (a technology change).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Resized {
+    Level(usize),
+    Everything,
+}
+
+fn resizes(t: &Target) -> Option<Resized> {
+    match *t {
+        Target::Level(i, "size_words" | "size_kib" | "word_bits" | "block_size") => {
+            Some(Resized::Level(i))
+        }
+        Target::Technology => Some(Resized::Everything),
+        _ => None,
+    }
+}
+
+/// Drops the explicit energies and areas a parameter invalidated, so `ArchSpec::to_arch`
+/// estimates them for the new size. Parameters that set an energy or area explicitly apply
+/// after this only if listed after the resizing one.
+fn forget_costs(a: &mut ArchSpec, t: &Target) {
+    let clear = |l: &mut super::LevelSpecToml| {
+        l.read_energy_pj = None;
+        l.write_energy_pj = None;
+        l.update_energy_pj = None;
+        l.leak_pj_per_cycle = None;
+        l.area_um2 = None;
+    };
+    match resizes(t) {
+        Some(Resized::Level(i)) => clear(&mut a.level[i]),
+        Some(Resized::Everything) => {
+            a.level.iter_mut().for_each(clear);
+            a.compute.energy_pj = None;
+            a.compute.area_um2 = None;
+        }
+        None => {}
+    }
 }

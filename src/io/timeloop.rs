@@ -1222,6 +1222,7 @@ fn convert_arch<'a>(
             .map(|v| v.clamp(1, u64::from(u32::MAX)) as u32),
         energy_pj: Some(compute_e.unwrap_or(0.0)),
         area_um2: Some(tables.area.get(&compute.name).copied().unwrap_or(0.0)),
+        ..ComputeSpec::default()
     };
     if technology.is_none() {
         technology = technology_nm(compute);
