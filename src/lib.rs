@@ -13,6 +13,7 @@ pub mod io;
 pub mod mapping;
 pub mod mapspace;
 pub mod model;
+pub mod plot;
 pub mod report;
 pub mod search;
 pub mod workload;
