@@ -3,7 +3,6 @@
 use std::ops::Range;
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
-use plotters::coord::types::RangedCoordf64;
 
 use super::PlotError;
 
@@ -29,7 +28,17 @@ pub(super) fn axis_range(min: f64, max: f64, log: bool) -> Range<f64> {
     } else {
         1.0
     };
-    (min - pad).max(-f64::MAX)..(max + pad).min(f64::MAX)
+    subtractable((min - pad).max(-f64::MAX)..(max + pad).min(f64::MAX))
+}
+
+/// plotters' linear tick search never ends on a range wider than f64 can subtract, so such a
+/// range is narrowed to ±f64::MAX/2; values beyond it are drawn off the frame and clipped.
+pub(super) fn subtractable(range: Range<f64>) -> Range<f64> {
+    if (range.end - range.start).is_finite() {
+        range
+    } else {
+        range.start.max(-f64::MAX / 2.0)..range.end.min(f64::MAX / 2.0)
+    }
 }
 
 /// A log10 axis. plotters' own log axis labels every 1..9 multiple near the end of a decade
@@ -74,7 +83,56 @@ impl LogAxis {
         if one_two_five.len() >= 2 {
             return thin(one_two_five, max_points);
         }
-        RangedCoordf64::from(low..high).key_points(max_points)
+        linear_ticks(low, high, max_points)
+    }
+}
+
+/// A linear axis. plotters' own f64 axis searches for tick steps with a loop that never ends on
+/// some extreme ranges (seen with ±f64::MAX/2); this one computes its step directly.
+#[derive(Debug, Clone)]
+pub(super) struct LinearAxis(pub(super) Range<f64>);
+
+/// At most `max_points` + 1 ticks at multiples of a 1-2-5 step inside `low..=high`; empty for an
+/// empty or non-finite range, the midpoint when the step would vanish next to the values.
+fn linear_ticks(low: f64, high: f64, max_points: usize) -> Vec<f64> {
+    let span = high - low;
+    if max_points == 0 || !(span > 0.0 && span.is_finite()) {
+        return Vec::new();
+    }
+    let raw_step = span / max_points as f64;
+    let magnitude = 10f64.powf(raw_step.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw_step)
+        .unwrap_or(10.0 * magnitude);
+    if !(step.is_finite() && step > low.abs().max(high.abs()) * 1e-12) {
+        return vec![low + span / 2.0];
+    }
+    let first = (low / step).ceil();
+    let count = ((high / step).floor() - first + 1.0).clamp(0.0, max_points as f64 + 1.0) as usize;
+    (0..count)
+        .map(|i| (first + i as f64) * step)
+        .filter(|v| (low..=high).contains(v))
+        .collect()
+}
+
+impl Ranged for LinearAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let fraction = (value - self.0.start) / (self.0.end - self.0.start);
+        let pixel = limit.0 as f64 + fraction * (limit.1 - limit.0) as f64;
+        pixel.round().clamp(-1e9, 1e9) as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        linear_ticks(self.0.start, self.0.end, hint.max_num_points())
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.0.clone()
     }
 }
 
@@ -91,8 +149,8 @@ impl Ranged for LogAxis {
     fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
         let fraction = (value.log10() - self.log_low) / (self.log_high - self.log_low);
         let pixel = limit.0 as f64 + fraction * (limit.1 - limit.0) as f64;
-        // Keeps far-off values (never produced by axis_range, but cheap to guard) off the i32
-        // edges, where plotters' pixel arithmetic would overflow; NaN casts to 0.
+        // Keeps far-off values off the i32 edges, where plotters' pixel arithmetic would
+        // overflow; NaN casts to 0.
         pixel.round().clamp(-1e9, 1e9) as i32
     }
 
@@ -200,9 +258,9 @@ mod tests {
         );
         let r = axis_range(100.0, 100.0, true);
         assert!(close(r.start, 50.0) && close(r.end, 200.0), "{r:?}");
-        // Ends too far apart to subtract stay finite.
+        // Ends too far apart to subtract are narrowed to a span that is.
         let r = axis_range(-f64::MAX, f64::MAX, false);
-        assert!(r.start.is_finite() && r.end.is_finite());
+        assert_eq!(r, -f64::MAX / 2.0..f64::MAX / 2.0);
     }
 
     #[test]
@@ -251,6 +309,33 @@ mod tests {
             "{narrow:?}"
         );
         assert!(ticks(1.0, 10.0, 0).is_empty());
+    }
+
+    #[test]
+    fn linear_ticks_use_1_2_5_steps() {
+        assert_eq!(
+            linear_ticks(0.0, 10.0, 5),
+            vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+        );
+        assert_eq!(linear_ticks(-0.95, 0.95, 4), vec![-0.5, 0.0, 0.5]);
+        // Span 22 over 11 points: step 2; over 5 points: step 5.
+        let expected: Vec<f64> = (5..=15).map(|i| 2.0 * i as f64).collect();
+        assert_eq!(linear_ticks(9.0, 31.0, 11), expected);
+        assert_eq!(
+            linear_ticks(9.0, 31.0, 5),
+            vec![10.0, 15.0, 20.0, 25.0, 30.0]
+        );
+        // Too narrow for a step next to the values: the midpoint alone.
+        assert_eq!(
+            linear_ticks(1.0, 1.0 + 4.0 * f64::EPSILON, 10),
+            vec![1.0 + 2.0 * f64::EPSILON]
+        );
+        // Huge spans stay bounded.
+        let huge = linear_ticks(-f64::MAX / 2.0, f64::MAX / 2.0, 11);
+        assert!(!huge.is_empty() && huge.len() <= 12, "{huge:?}");
+        assert!(linear_ticks(1.0, 1.0, 10).is_empty());
+        assert!(linear_ticks(0.0, f64::INFINITY, 10).is_empty());
+        assert!(linear_ticks(0.0, 1.0, 0).is_empty());
     }
 
     #[test]

@@ -66,6 +66,12 @@ impl Figure for StackedBars {
             .map(|c| stacks.iter().map(|s| s[c]).sum())
             .collect();
         let max_total = totals.iter().copied().fold(0.0, f64::max);
+        if !max_total.is_finite() {
+            return Err(PlotError::InvalidData {
+                title: self.title.clone(),
+                message: "a bar's total overflows f64; rescale the values (e.g. pJ to J)".into(),
+            });
+        }
         // Headroom above the tallest bar for its printed total.
         let top = if max_total > 0.0 {
             max_total * 1.12
@@ -83,7 +89,7 @@ impl Figure for StackedBars {
             .margin_bottom(8)
             .x_label_area_size(TICK_PX + 24)
             .y_label_area_size(AXIS_DESC_PX + TICK_PX * 5)
-            .build_cartesian_2d(0.0..categories as f64, 0.0..top)
+            .build_cartesian_2d(LinearAxis(0.0..categories as f64), LinearAxis(0.0..top))
             .map_err(|e| fail(&e))?;
         let desc = text_style(AXIS_DESC_PX);
         let y_desc = fit_text(&chart_area, &self.y_label, &desc, height.saturating_sub(60));
@@ -96,7 +102,7 @@ impl Figure for StackedBars {
             .label_style(text_style(TICK_PX))
             .y_label_formatter(&tick_label)
             .bold_line_style(GRID)
-            .light_line_style(WHITE)
+            .light_line_style(TRANSPARENT)
             .axis_style(INK)
             .draw()
             .map_err(|e| fail(&e))?;

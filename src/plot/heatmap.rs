@@ -134,7 +134,10 @@ impl Figure for Heatmap {
             .margin_bottom(8)
             .x_label_area_size(x_label_area)
             .y_label_area_size(y_label_area)
-            .build_cartesian_2d(0.0..columns as f64, 0.0..rows as f64)
+            .build_cartesian_2d(
+                LinearAxis(0.0..columns as f64),
+                LinearAxis(0.0..rows as f64),
+            )
             .map_err(|e| fail(&e))?;
         let desc = text_style(AXIS_DESC_PX);
         let x_desc = fit_text(&chart_area, &self.x_label, &desc, width.saturating_sub(300));
@@ -283,7 +286,7 @@ fn draw_color_bar<DB: DrawingBackend>(
         .margin_bottom(8)
         .x_label_area_size(bottom_px)
         .y_label_area_size(AXIS_DESC_PX + TICK_PX * 5)
-        .build_cartesian_2d(0.0..1.0, lo..hi)
+        .build_cartesian_2d(LinearAxis(0.0..1.0), LinearAxis(lo..hi))
         .map_err(|e| fail(&e))?;
     let desc = text_style(AXIS_DESC_PX);
     let (_, height) = area.dim_in_pixel();

@@ -45,7 +45,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use axis::{axis_range, extent, number_label, tick_label, LogAxis};
+use axis::{axis_range, extent, number_label, tick_label, LinearAxis, LogAxis};
 
 /// Output encoding, taken from the output path's extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -442,9 +442,9 @@ impl XYChart<'_> {
     ) -> Result<(), PlotError> {
         let (x, y) = (self.x.clone(), self.y.clone());
         match (self.log_x, self.log_y) {
-            (false, false) => self.draw_with(area, x, y, painter),
-            (true, false) => self.draw_with(area, LogAxis::new(x), y, painter),
-            (false, true) => self.draw_with(area, x, LogAxis::new(y), painter),
+            (false, false) => self.draw_with(area, LinearAxis(x), LinearAxis(y), painter),
+            (true, false) => self.draw_with(area, LogAxis::new(x), LinearAxis(y), painter),
+            (false, true) => self.draw_with(area, LinearAxis(x), LogAxis::new(y), painter),
             (true, true) => self.draw_with(area, LogAxis::new(x), LogAxis::new(y), painter),
         }
     }
@@ -486,7 +486,7 @@ impl XYChart<'_> {
             .x_label_formatter(&tick_label)
             .y_label_formatter(&tick_label)
             .bold_line_style(GRID)
-            .light_line_style(WHITE)
+            .light_line_style(TRANSPARENT)
             .axis_style(INK)
             .draw()
             .map_err(|e| fail(&e))?;

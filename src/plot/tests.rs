@@ -530,3 +530,36 @@ fn viridis_ends_and_contrast() {
     assert_eq!(heatmap::text_color_on(RGBColor(68, 1, 84)), WHITE);
     assert_eq!(heatmap::text_color_on(RGBColor(253, 231, 37)), INK);
 }
+
+#[test]
+fn extreme_magnitudes_render() {
+    let dir = out_dir("extreme");
+    for (i, (a, b)) in [
+        (-f64::MAX, f64::MAX),
+        (1.0, 1.0 + 4.0 * f64::EPSILON),
+        (1e-300, 1e300),
+        (0.0, f64::MIN_POSITIVE),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let plot = LinePlot {
+            title: format!("extreme {i}"),
+            series: vec![Series {
+                name: "s".into(),
+                points: vec![(a, a), (b, b)],
+            }],
+            ..LinePlot::default()
+        };
+        render_lines(&plot, &dir.join(format!("l{i}.png"))).unwrap();
+    }
+    let mut map = heatmap();
+    map.values[0][0] = Some(-f64::MAX);
+    map.values[1][1] = Some(f64::MAX);
+    render_heatmap(&map, &dir.join("h.png")).unwrap();
+    let mut stacked = bars();
+    stacked.segments[0].1[0] = f64::MAX;
+    stacked.segments[1].1[0] = f64::MAX;
+    let err = render_stacked_bars(&stacked, &dir.join("b.png")).unwrap_err();
+    assert!(err.to_string().contains("overflows"), "{err}");
+}
