@@ -5,6 +5,8 @@
 //! `workload`.
 //! `report` turns model statistics into text, JSON and CSV. `estimate` (energy/area component
 //! library, used by `io` to fill what arch files leave out) depends only on `arch`.
+//! `report` turns model statistics into text, JSON and CSV; `plot` draws sweep results as PNG
+//! or SVG from plain data.
 
 // Index loops over parallel fixed-size arrays (levels × tensors × dims) read better than zips.
 #![allow(clippy::needless_range_loop)]
@@ -16,6 +18,7 @@ pub mod io;
 pub mod mapping;
 pub mod mapspace;
 pub mod model;
+pub mod plot;
 pub mod report;
 pub mod search;
 pub mod workload;

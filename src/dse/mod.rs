@@ -16,6 +16,7 @@
 //! results, so the same seed gives the same rows at any thread count. (`results.csv` is
 //! rewritten in variant/layer order when the run completes.)
 
+pub mod figures;
 pub mod guided;
 pub mod pareto;
 pub mod store;

@@ -228,6 +228,15 @@ fn sweep_rows_totals_and_front_are_consistent() {
     got.sort();
     assert_eq!(got, expected);
     assert!(!got.is_empty());
+    // Plots come from the CSVs alone.
+    let o = loomap(&["plot", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for name in ["pareto", "sweep", "energy_breakdown", "utilization"] {
+        let png = fs::read(out.join(format!("{name}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png");
+        let svg = fs::read_to_string(out.join(format!("{name}.svg"))).unwrap();
+        assert!(svg.contains("<svg"), "{name}.svg");
+    }
     let run = fs::read_to_string(out.join("run.toml")).unwrap();
     for key in [
         "seed = 1",
