@@ -98,6 +98,8 @@ impl PaintXY for ScatterPainter<'_> {
             )
             .map_err(|e| fail(&e))?;
 
+        // Always right of the point: near the right edge a label runs into the legend column,
+        // which is empty below its few entries and wider than LABEL_MAX_PX.
         let style = text_style(TICK_PX).pos(Pos::new(HPos::Left, VPos::Bottom));
         let plain = chart.plotting_area().strip_coord_spec();
         let labels = front.iter().filter_map(|p| {
