@@ -28,6 +28,8 @@
 //! The chains start from the best of several legal random samples each. The engine stops
 //! (converged) when every chain has ended; the budget stops it otherwise.
 
+use std::collections::HashMap;
+
 use argmin::core::{
     CostFunction, Error as ArgminError, IterState, Problem as ArgminProblem, Solver, State,
     TerminationStatus,
@@ -36,7 +38,7 @@ use argmin::solver::simulatedannealing::{Anneal, SATempFunc, SimulatedAnnealing}
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::genetic::{infeasible_excess, violation_excess};
+use super::genetic::{fingerprint, infeasible_excess, violation_excess};
 use super::{Context, Outcome, Searcher};
 use crate::mapspace::{MapSpace, Point};
 
@@ -63,19 +65,23 @@ pub struct AnnealConfig {
     pub stall_after: u64,
     /// Most neighbour moves per proposal, at the initial temperature (one when cold).
     pub max_moves: u32,
+    /// A chain that reanneals while its best is worse than the best of all chains continues
+    /// from that best point.
+    pub restart_from_best: bool,
 }
 
 impl Default for AnnealConfig {
     fn default() -> Self {
         AnnealConfig {
             chains: None,
-            steps_per_chain: 300,
-            starts_per_chain: 4,
-            initial_temperature: 0.2,
-            cooling: 0.97,
-            reanneal_after: 150,
+            steps_per_chain: 100,
+            starts_per_chain: 2,
+            initial_temperature: 0.1,
+            cooling: 0.95,
+            reanneal_after: 60,
             stall_after: 600,
-            max_moves: 3,
+            max_moves: 2,
+            restart_from_best: true,
         }
     }
 }
@@ -147,10 +153,23 @@ pub struct Annealer {
     chains: Vec<Chain>,
     /// Chains whose proposals are in the batch being evaluated, in batch order.
     asked: Vec<usize>,
+    /// Energies of evaluated points by fingerprint, so revisits cost no evaluation.
+    cache: HashMap<u64, f64>,
     steps: u64,
+    cached_steps: u64,
     reanneals: u64,
+    restarts: u64,
+    /// The lowest-energy point any chain has been told about.
+    best: Option<(Point, f64)>,
     argmin_errors: u64,
 }
+
+/// Most steps one chain takes from cached energies within one `ask` (a chain whose
+/// neighbourhood is all cached would otherwise spin until its schedule ends).
+const MAX_CACHED_STEPS: usize = 256;
+
+/// Most cached energies (16 bytes each); the cache is emptied when full.
+const MAX_CACHE: usize = 1 << 22;
 
 /// Tries at a legal (fanout-respecting) neighbour before proposing an illegal one.
 const PROPOSAL_TRIES: usize = 16;
@@ -174,8 +193,12 @@ impl Annealer {
             },
             chains: Vec::new(),
             asked: Vec::new(),
+            cache: HashMap::new(),
             steps: 0,
+            cached_steps: 0,
             reanneals: 0,
+            restarts: 0,
+            best: None,
             argmin_errors: 0,
         }
     }
@@ -254,6 +277,9 @@ impl Annealer {
             c.running = false;
             return;
         };
+        if self.best.as_ref().is_none_or(|b| e < b.1) {
+            self.best = Some((proposal.clone(), e));
+        }
         if let Some(p) = c.problem.problem.as_mut() {
             p.pending = Some((proposal, e));
         }
@@ -267,6 +293,14 @@ impl Annealer {
                     }
                     if kv.get("ra_be").and_then(|v| v.get_bool()) == Some(true) {
                         self.reanneals += 1;
+                        // A reannealing chain that is behind the others continues from
+                        // the best point any chain has found.
+                        if let Some((p, be)) = &self.best {
+                            if self.config.restart_from_best && *be < s.best_cost {
+                                s = s.param(p.clone()).cost(*be);
+                                self.restarts += 1;
+                            }
+                        }
                     }
                 }
                 if let TerminationStatus::Terminated(_) =
@@ -340,25 +374,42 @@ impl Searcher for Annealer {
         }
         self.asked.clear();
         let mut out = Vec::with_capacity(max.min(self.chains.len()));
-        for (i, chain) in self.chains.iter_mut().enumerate() {
+        for i in 0..self.chains.len() {
             if out.len() == max {
                 break;
             }
-            if !chain.running {
-                continue;
-            }
-            match propose(&self.config, ctx.space, chain) {
-                Some(p) => {
-                    self.asked.push(i);
-                    out.push(p);
+            // A proposal evaluated before steps the chain at once, without the driver.
+            for _ in 0..MAX_CACHED_STEPS {
+                if !self.chains[i].running {
+                    break;
                 }
-                None => chain.running = false,
+                let Some(p) = propose(&self.config, ctx.space, &mut self.chains[i]) else {
+                    self.chains[i].running = false;
+                    break;
+                };
+                match self.cache.get(&fingerprint(&p)) {
+                    Some(&e) => {
+                        self.cached_steps += 1;
+                        self.step(i, p, e);
+                    }
+                    None => {
+                        self.asked.push(i);
+                        out.push(p);
+                        break;
+                    }
+                }
             }
         }
         out
     }
 
     fn tell(&mut self, _: &mut Context, points: &[Point], outcomes: &[Outcome]) {
+        if self.cache.len() + points.len() > MAX_CACHE {
+            self.cache.clear();
+        }
+        for (p, o) in points.iter().zip(outcomes) {
+            self.cache.insert(fingerprint(p), energy(o));
+        }
         if let Phase::Sampling { energies, .. } = &mut self.phase {
             energies.extend(outcomes.iter().map(energy));
             return;
@@ -374,8 +425,149 @@ impl Searcher for Annealer {
             "chains": self.chains.len(),
             "running_chains": self.chains.iter().filter(|c| c.running).count(),
             "steps": self.steps,
+            "cached_steps": self.cached_steps,
             "reanneals": self.reanneals,
+            "restarts_from_best": self.restarts,
             "argmin_errors": self.argmin_errors,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::Arch;
+    use crate::mapspace::{Axis, Constraints, Violation};
+    use crate::model::Infeasible;
+    use crate::search::{Driver, Objective, Score, SearchConfig, StopReason};
+    use crate::workload::{LayerShape, Problem};
+
+    fn tiny() -> (Arch, Problem) {
+        let arch = crate::arch::tests::two_level();
+        let p = LayerShape::Matmul {
+            b: 1,
+            m: 12,
+            n: 8,
+            k: 18,
+        }
+        .to_problem("g")
+        .unwrap();
+        (arch, p)
+    }
+
+    fn feasible(primary: f64) -> Outcome {
+        let (arch, p) = tiny();
+        let space = MapSpace::new(&arch, &p, Constraints::none(&arch)).unwrap();
+        let mut rng = SmallRng::seed_from_u64(4);
+        // Any feasible summary: only the score matters here.
+        let summary = (0..1000)
+            .find_map(|_| {
+                let m = space.to_mapping(&space.sample_legal(&mut rng, 100)?);
+                crate::model::evaluate(&arch, &p, &m).ok()
+            })
+            .unwrap();
+        Outcome::Feasible {
+            summary,
+            score: Score([primary, 0.0, 0.0, 0.0]),
+        }
+    }
+
+    #[test]
+    fn energy_is_the_log_of_the_first_metric_and_infeasible_is_far_above() {
+        let e = energy(&feasible(std::f64::consts::E.powi(3)));
+        assert!((e - 3.0).abs() < 1e-12, "{e}");
+        let cap = energy(&Outcome::Infeasible(Infeasible::Capacity {
+            level: 0,
+            need_words: 40,
+            have_words: 10,
+        }));
+        assert!(
+            (cap - (INFEASIBLE_ENERGY + 4f64.ln())).abs() < 1e-9,
+            "{cap}"
+        );
+        let fan = energy(&Outcome::Illegal(Violation::Fanout {
+            level: 0,
+            axis: Axis::X,
+            used: 4,
+            available: 2,
+        }));
+        assert!(
+            (fan - (INFEASIBLE_ENERGY + 2f64.ln())).abs() < 1e-9,
+            "{fan}"
+        );
+        // EDP of 10^300 (ln ≈ 690.8) is still below any infeasible point.
+        assert!(energy(&feasible(1e300)) < INFEASIBLE_ENERGY);
+    }
+
+    #[test]
+    fn chain_problem_answers_only_for_its_proposal() {
+        let (arch, p) = tiny();
+        let space = MapSpace::new(&arch, &p, Constraints::none(&arch)).unwrap();
+        let a = space.blank_point();
+        let mut rng = SmallRng::seed_from_u64(1);
+        let b = space.neighbour(&a, &mut rng);
+        assert_ne!(a, b);
+        let cp = ChainProblem {
+            pending: Some((b.clone(), 2.5)),
+        };
+        assert_eq!(cp.cost(&b).unwrap(), 2.5);
+        assert!(cp.cost(&a).is_err());
+        assert_eq!(cp.anneal(&a, 0.1).unwrap(), b);
+        assert!(ChainProblem { pending: None }.anneal(&a, 0.1).is_err());
+    }
+
+    /// argmin's rule, driven step by step: a better proposal is always accepted, an
+    /// infeasible one from a feasible point never, and the temperature follows the
+    /// exponential schedule.
+    #[test]
+    fn argmin_accepts_better_and_rejects_infeasible_proposals() {
+        let (arch, p) = tiny();
+        let space = MapSpace::new(&arch, &p, Constraints::none(&arch)).unwrap();
+        let mut annealer = Annealer::new(AnnealConfig::default());
+        let mut rng = SmallRng::seed_from_u64(2);
+        let start = space.blank_point();
+        let objective: Objective = "edp".parse().unwrap();
+        let mut ctx = Context {
+            space: &space,
+            objective: &objective,
+            rng: SmallRng::seed_from_u64(9),
+            evaluations: 0,
+            budget: None,
+        };
+        annealer.start_chains(&mut ctx, vec![start.clone()], vec![10.0]);
+        assert_eq!(annealer.chains.len(), 1);
+        let current = |a: &Annealer| a.chains[0].state.as_ref().unwrap().param.clone().unwrap();
+        let t0 = annealer.config.initial_temperature;
+        let better = space.neighbour(&start, &mut rng);
+        annealer.step(0, better.clone(), 9.0);
+        assert_eq!(current(&annealer), better);
+        let t1 = annealer.chains[0].temperature;
+        assert!(
+            (t1 - t0 * annealer.config.cooling.powi(2)).abs() < 1e-12,
+            "{t1}"
+        );
+        let bad = space.neighbour(&better, &mut rng);
+        for _ in 0..50 {
+            annealer.step(0, bad.clone(), INFEASIBLE_ENERGY);
+            assert_eq!(current(&annealer), better);
+        }
+        assert_eq!(annealer.steps, 51);
+        assert_eq!(annealer.argmin_errors, 0);
+    }
+
+    #[test]
+    fn reaches_the_optimum_of_a_tiny_space_and_converges() {
+        let (arch, p) = tiny();
+        let space = MapSpace::new(&arch, &p, Constraints::none(&arch)).unwrap();
+        let objective: Objective = "edp".parse().unwrap();
+        let config = SearchConfig::new(objective);
+        let mut exhaustive = crate::search::exhaustive::Exhaustive::new(&space);
+        let exact = Driver::run(&space, &mut exhaustive, &config, None);
+        let mut sa = Annealer::new(AnnealConfig::default());
+        let r = Driver::run(&space, &mut sa, &config, None);
+        assert_eq!(r.stop_reason, StopReason::Converged);
+        assert!(sa.chains.iter().all(|c| !c.running));
+        let (best, opt) = (r.best.unwrap().score, exact.best.unwrap().score);
+        assert_eq!(best, opt, "anneal {best:?} vs optimum {opt:?}");
     }
 }

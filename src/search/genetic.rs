@@ -431,3 +431,129 @@ impl Searcher for Genetic {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::Arch;
+    use crate::mapspace::Constraints;
+    use crate::search::{Driver, Objective, SearchConfig, StopReason};
+    use crate::workload::{LayerShape, Problem};
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
+
+    fn tiny() -> (Arch, Problem) {
+        let arch = crate::arch::tests::two_level();
+        let p = LayerShape::Matmul {
+            b: 1,
+            m: 12,
+            n: 8,
+            k: 18,
+        }
+        .to_problem("g")
+        .unwrap();
+        (arch, p)
+    }
+
+    #[test]
+    fn feasible_points_rank_before_infeasible_ones_which_rank_by_excess() {
+        let good = Fitness::Feasible(Score([1.0, 0.0, 0.0, 0.0]));
+        let worse = Fitness::Feasible(Score([2.0, 0.0, 0.0, 0.0]));
+        let over = Fitness::of(&Outcome::Infeasible(Infeasible::Capacity {
+            level: 0,
+            need_words: 30,
+            have_words: 20,
+        }));
+        let way_over = Fitness::of(&Outcome::Illegal(Violation::Fanout {
+            level: 0,
+            axis: crate::mapspace::Axis::X,
+            used: 8,
+            available: 2,
+        }));
+        assert_eq!(over, Fitness::Infeasible(1.5));
+        assert_eq!(way_over, Fitness::Infeasible(4.0));
+        let mut v = [way_over, worse, over, good];
+        v.sort_by(|a, b| a.compare(b));
+        assert_eq!(v, [good, worse, over, way_over]);
+    }
+
+    #[test]
+    fn operators_keep_points_in_the_space() {
+        let (arch, p) = tiny();
+        let space = MapSpace::new(&arch, &p, Constraints::none(&arch)).unwrap();
+        let mut rng = SmallRng::seed_from_u64(3);
+        let (mut grown, mut reordered, mut redrawn, mut flipped) = (0, 0, 0, 0);
+        for _ in 0..500 {
+            let mut q = space.sample(&mut rng);
+            grown += usize::from(grow(&space, &mut q, &mut rng));
+            reordered += usize::from(reorder(&space, &mut q, &mut rng));
+            redrawn += usize::from(redraw_factors(&space, &mut q, &mut rng));
+            flipped += usize::from(flip_keep(&space, &mut q, &mut rng));
+            let m = space.to_mapping(&q);
+            m.check(&arch, &p).unwrap();
+            let back = space.point_of(&m).expect("an operator left the space");
+            assert_eq!(space.to_mapping(&back), m);
+        }
+        // Each operator does change points most of the time on this space.
+        for (what, n) in [
+            ("grow", grown),
+            ("reorder", reordered),
+            ("redraw", redrawn),
+            ("flip keep", flipped),
+        ] {
+            assert!(n > 100, "{what} changed only {n} of 500 points");
+        }
+    }
+
+    #[test]
+    fn growth_moves_a_prime_to_a_neighbouring_slot() {
+        let (arch, p) = tiny();
+        let space = MapSpace::new(&arch, &p, Constraints::none(&arch)).unwrap();
+        let mut rng = SmallRng::seed_from_u64(5);
+        for _ in 0..200 {
+            let a = space.sample(&mut rng);
+            let mut b = a.clone();
+            if !grow(&space, &mut b, &mut rng) {
+                continue;
+            }
+            // Exactly one dimension changed, in two adjacent usable slots, by one prime.
+            let changed: Vec<(usize, usize)> = (0..space.slots.len())
+                .flat_map(|s| (0..space.num_dims()).map(move |d| (s, d)))
+                .filter(|&(s, d)| a.factors[s][d] != b.factors[s][d])
+                .collect();
+            assert_eq!(changed.len(), 2, "{changed:?}");
+            let d = changed[0].1;
+            assert_eq!(changed[1].1, d);
+            let ds = &space.dim_slots[d];
+            let i = ds.iter().position(|&s| s == changed[0].0).unwrap();
+            let j = ds.iter().position(|&s| s == changed[1].0).unwrap();
+            assert_eq!(i.abs_diff(j), 1);
+            let (s0, s1) = (changed[0].0, changed[1].0);
+            let ratio = if b.factors[s0][d] > a.factors[s0][d] {
+                b.factors[s0][d] / a.factors[s0][d]
+            } else {
+                b.factors[s1][d] / a.factors[s1][d]
+            };
+            assert_eq!(prime_factors(ratio), vec![ratio]);
+        }
+    }
+
+    #[test]
+    fn finds_the_optimum_of_a_tiny_space() {
+        let (arch, p) = tiny();
+        let space = MapSpace::new(&arch, &p, Constraints::none(&arch)).unwrap();
+        let objective: Objective = "edp".parse().unwrap();
+        let mut config = SearchConfig::new(objective);
+        let mut exhaustive = crate::search::exhaustive::Exhaustive::new(&space);
+        let exact = Driver::run(&space, &mut exhaustive, &config, None);
+        assert_eq!(exact.stop_reason, StopReason::Exhausted);
+        config.budget = Some(5_000);
+        config.batch = 100;
+        let mut ga = Genetic::new(GeneticConfig::default());
+        let r = Driver::run(&space, &mut ga, &config, None);
+        let (best, opt) = (r.best.unwrap().score, exact.best.unwrap().score);
+        // 41,472 points; the engine converges on the optimum after 2,816 evaluations.
+        assert!(r.evaluations < 5_000);
+        assert_eq!(best, opt, "genetic {best:?} vs optimum {opt:?}");
+    }
+}
