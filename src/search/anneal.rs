@@ -25,8 +25,12 @@
 //! the limit they are: never accepted from a feasible point, and chains that start
 //! infeasible drift toward feasibility. Ties of the first metric are broken by the driver.
 //!
-//! The chains start from the best of several legal random samples each. The engine stops
-//! (converged) when every chain has ended; the budget stops it otherwise.
+//! The chains start from the best of several legal random samples each. A proposal evaluated
+//! before (by any chain) takes its energy from a cache and steps the chain at once, without
+//! spending an evaluation. A chain that reanneals while its best is worse than the best of all
+//! chains continues from that best point (we set argmin's state; argmin then anneals on
+//! from there). The engine stops (converged) when every chain has ended; the budget stops it
+//! otherwise.
 
 use std::collections::HashMap;
 
@@ -135,6 +139,9 @@ struct Chain {
     /// Proposals come from this RNG (seeded from the run's), acceptance from argmin's.
     rng: SmallRng,
     running: bool,
+    /// Proposals in a row that were already evaluated: the neighbourhood is used up, so
+    /// proposals jump further (one more move per [`CACHED_PER_EXTRA_MOVE`]).
+    cached_in_a_row: u32,
 }
 
 enum Phase {
@@ -167,6 +174,10 @@ pub struct Annealer {
 /// Most steps one chain takes from cached energies within one `ask` (a chain whose
 /// neighbourhood is all cached would otherwise spin until its schedule ends).
 const MAX_CACHED_STEPS: usize = 256;
+
+/// Cached proposals in a row per extra neighbour move, and the most extra moves.
+const CACHED_PER_EXTRA_MOVE: u32 = 8;
+const MAX_EXTRA_MOVES: u32 = 8;
 
 /// Most cached energies (16 bytes each); the cache is emptied when full.
 const MAX_CACHE: usize = 1 << 22;
@@ -261,6 +272,7 @@ impl Annealer {
             };
             self.chains.push(Chain {
                 running: state.is_some(),
+                cached_in_a_row: 0,
                 temperature: self.config.initial_temperature,
                 solver,
                 problem,
@@ -325,7 +337,9 @@ fn propose(config: &AnnealConfig, space: &MapSpace, chain: &mut Chain) -> Option
     let from = chain.state.as_ref()?.param.as_ref()?;
     let t0 = config.initial_temperature.max(f64::MIN_POSITIVE);
     let heat = (chain.temperature / t0).clamp(0.0, 1.0);
-    let moves = 1 + ((config.max_moves.max(1) - 1) as f64 * heat).round() as u32;
+    let moves = 1
+        + ((config.max_moves.max(1) - 1) as f64 * heat).round() as u32
+        + (chain.cached_in_a_row / CACHED_PER_EXTRA_MOVE).min(MAX_EXTRA_MOVES);
     let mut q = from.clone();
     for _ in 0..PROPOSAL_TRIES {
         q.clone_from(from);
@@ -390,9 +404,11 @@ impl Searcher for Annealer {
                 match self.cache.get(&fingerprint(&p)) {
                     Some(&e) => {
                         self.cached_steps += 1;
+                        self.chains[i].cached_in_a_row += 1;
                         self.step(i, p, e);
                     }
                     None => {
+                        self.chains[i].cached_in_a_row = 0;
                         self.asked.push(i);
                         out.push(p);
                         break;

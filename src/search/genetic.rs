@@ -130,10 +130,10 @@ pub(crate) fn violation_excess(v: &Violation) -> f64 {
     }
 }
 
-/// A deterministic 64-bit fingerprint (std's SipHash with fixed keys), to skip re-evaluating.
+/// A 64-bit fingerprint to skip re-evaluating points. `DefaultHasher::new` has fixed keys,
+/// so it is the same on every run of one build (a collision only skips one point).
 pub(crate) fn fingerprint(p: &Point) -> u64 {
-    #[allow(deprecated)]
-    let mut h = std::hash::SipHasher::new();
+    let mut h = std::hash::DefaultHasher::new();
     p.hash(&mut h);
     h.finish()
 }
