@@ -49,7 +49,7 @@ use crate::mapspace::{MapSpace, Point};
 /// Energy floor of an infeasible point (far above the log of any metric: ln(1e300) ≈ 691).
 pub const INFEASIBLE_ENERGY: f64 = 1e3;
 
-/// Parameters of [`Anneal`]; [`Default`] gives the tuned values (see docs/search.md).
+/// Parameters of [`Annealer`]; [`Default`] gives the tuned values (see docs/search.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnnealConfig {
     /// Chains; `None` picks one per `steps_per_chain` evaluations of the budget, between
