@@ -17,6 +17,7 @@ use loomap::model;
 use loomap::search::{Algo, Driver, Objective, SearchConfig, SearchResult, StopReason};
 use loomap::workload::Problem;
 
+use crate::cli::{loomap as run_loomap, scratch};
 use crate::search::{arch_3level, conv1d, fingerprint, run};
 
 /// Largest relative gap to the proven optimum allowed at 10^4 evaluations.
@@ -192,5 +193,76 @@ fn genetic_and_anneal_stop_for_the_right_reason() {
             );
             check_best_lowers(name, s, &edp, &r);
         }
+    }
+}
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn cli_search_with_genetic_and_anneal_writes_a_mapping_eval_accepts() {
+    for algo in ["genetic", "anneal"] {
+        let mut runs = Vec::new();
+        for threads in ["1", "2"] {
+            let dir = scratch(&format!("engines-{algo}-{threads}"));
+            let v = json_of(&run_loomap(&[
+                "search",
+                "--arch",
+                "arch/eyeriss_like.toml",
+                "--workload",
+                "workloads/vgg16.toml",
+                "--layer",
+                "conv3_1",
+                "--constraints",
+                "arch/eyeriss_like_hints.constraints.toml",
+                "--algo",
+                algo,
+                "--budget",
+                "1500",
+                "--seed",
+                "7",
+                "--threads",
+                threads,
+                "--format",
+                "json",
+                "--out",
+                dir.to_str().unwrap(),
+            ]));
+            assert_eq!(v["algo"], algo);
+            assert_eq!(v["evaluations"], 1500, "{algo}");
+            assert_eq!(v["stop_reason"], "budget", "{algo}");
+            let mapping = dir.join("best_mapping.toml");
+            let eval = json_of(&run_loomap(&[
+                "eval",
+                "--arch",
+                "arch/eyeriss_like.toml",
+                "--workload",
+                "workloads/vgg16.toml",
+                "--layer",
+                "conv3_1",
+                "--mapping",
+                mapping.to_str().unwrap(),
+                "--format",
+                "json",
+            ]));
+            assert_eq!(eval["cycles"], v["best"]["cycles"], "{algo}");
+            let (a, b) = (
+                eval["energy_pj"].as_f64().unwrap(),
+                v["best"]["energy_pj"].as_f64().unwrap(),
+            );
+            assert!(
+                (a - b).abs() <= 1e-12 * b,
+                "{algo}: eval {a} pJ, search {b} pJ"
+            );
+            runs.push((v["best"]["edp"].clone(), v["mapping"].clone()));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        assert_eq!(runs[0], runs[1], "{algo}: 1 vs 2 threads");
     }
 }
