@@ -7,7 +7,9 @@
 //! only if it scores strictly better. So the same seed gives the same result at any thread
 //! count (a wall-clock limit is the one thing that can cut a run at a different place).
 
+pub mod anneal;
 pub mod exhaustive;
+pub mod genetic;
 pub mod network;
 pub mod random;
 
@@ -651,6 +653,8 @@ impl Algo {
             Algo::Exhaustive => Box::new(exhaustive::Exhaustive::new(space)),
             Algo::Random => Box::new(random::RandomSearch::uniform()),
             Algo::RandomPruned => Box::new(random::RandomSearch::pruned(16)),
+            Algo::Genetic => Box::new(genetic::Genetic::new(genetic::GeneticConfig::default())),
+            Algo::Anneal => Box::new(anneal::Annealer::new(anneal::AnnealConfig::default())),
             other => return Err(format!("`{}` is not available yet", other.name())),
         })
     }

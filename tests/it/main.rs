@@ -1,6 +1,7 @@
 //! The single integration-test binary (`cargo test --test it`). One module per topic.
 
 mod cli;
+mod engines;
 mod estimate;
 // The oracle indexes parallel per-level/per-tensor tables by position on purpose.
 #[allow(clippy::needless_range_loop)]

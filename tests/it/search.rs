@@ -32,7 +32,7 @@ use crate::reference::{read_csv, reference_root, table, with_suffix, yaml_files}
 // Tiny problems and architectures
 
 /// Conv1D with output channels: `Outputs[K][P] += Weights[K][R] × Inputs[R + stride·P]`.
-fn conv1d(k: u64, r: u64, p: u64, stride: u64) -> Problem {
+pub(crate) fn conv1d(k: u64, r: u64, p: u64, stride: u64) -> Problem {
     conv_like(
         "conv1d",
         &[("K", k), ("R", r), ("P", p)],
@@ -139,7 +139,7 @@ fn arch_2level_xy() -> Arch {
 }
 
 /// DRAM -> GLB (12 words, double-buffered) -> 2 × RF (3 words) -> 2 MACs.
-fn arch_3level() -> Arch {
+pub(crate) fn arch_3level() -> Arch {
     let rf = level("RF", LevelClass::Regfile, Some(3), (2, 1), 0.5);
     let mut glb = level("GLB", LevelClass::Sram, Some(24), (1, 1), 4.0);
     glb.multiple_buffering = 2.0;
@@ -439,7 +439,7 @@ fn check_space_definition(space: &MapSpace) {
     }
 }
 
-fn run(
+pub(crate) fn run(
     space: &MapSpace,
     algo: Algo,
     objective: &Objective,
@@ -1009,7 +1009,7 @@ fn energy_is_no_worse_than_timeloop_on_peer_problems() {
 // Determinism
 
 /// What must not depend on the thread count.
-fn fingerprint(r: &SearchResult) -> String {
+pub(crate) fn fingerprint(r: &SearchResult) -> String {
     let best = r
         .best
         .as_ref()
