@@ -8,8 +8,10 @@
 //! count (a wall-clock limit is the one thing that can cut a run at a different place).
 
 pub mod exhaustive;
+pub mod heuristic;
 pub mod network;
 pub mod random;
+pub mod rl;
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -651,6 +653,8 @@ impl Algo {
             Algo::Exhaustive => Box::new(exhaustive::Exhaustive::new(space)),
             Algo::Random => Box::new(random::RandomSearch::uniform()),
             Algo::RandomPruned => Box::new(random::RandomSearch::pruned(16)),
+            Algo::Heuristic => Box::new(heuristic::Heuristic::new()),
+            Algo::Rl => Box::new(rl::RlSearch::default()),
             other => return Err(format!("`{}` is not available yet", other.name())),
         })
     }

@@ -1,0 +1,601 @@
+//! Marvel-style decoupled search (off-chip tiling first, then the on-chip mapping) from a
+//! greedy analytical start.
+//!
+//! 1. **Greedy start** (no evaluation needed to build it): every factor starts at the
+//!    outermost level; prime factors then move into the spatial slots while they raise the
+//!    number of PEs used within the fanout, and into each on-chip level's temporal loops,
+//!    innermost level first, while the kept tiles still fit (largest filled buffer first).
+//!    Loop orders put the dimensions that do not index the level's largest kept tensor
+//!    innermost, so that tensor stays stationary.
+//! 2. **Off-chip phase**: coordinate descent over the outermost level. For each dimension,
+//!    every allowed outermost factor is tried, the on-chip factors of that dimension being
+//!    the legal factor vector closest (in log2) to the current one whose tiles fit; then
+//!    every order of the outermost level's non-unit free loops (all permutations up to 6
+//!    of them, otherwise adjacent swaps). Rounds repeat from the best point until one brings
+//!    no improvement.
+//! 3. **On-chip phase**: with the outermost factors and order of the best point fixed, the
+//!    on-chip sub-space is walked exhaustively by the pruned walk (`mapspace::enumerate`), up
+//!    to [`ON_CHIP_WALK_LIMIT`] points; a larger sub-space is sampled instead (uniform points
+//!    of the sub-space whose tiles fit).
+//! 4. The off-chip phase runs once more from the on-chip optimum, and the on-chip phase
+//!    again if that improved anything; then the engine stops (`converged`).
+//!
+//! Every candidate list is built in a fixed order, and the only randomness (sampling a large
+//! on-chip sub-space) comes from the run's RNG, so the engine is deterministic.
+
+use std::collections::HashSet;
+
+use super::{Context, Outcome, Score, Searcher};
+use crate::mapping::Spacetime;
+use crate::mapspace::enumerate::{next_permutation, walk};
+use crate::mapspace::{prime_factors, MapSpace, Point};
+use crate::workload::{DimId, MAX_DIMS};
+
+/// Most points of an on-chip sub-space walked exhaustively; larger ones are sampled.
+pub const ON_CHIP_WALK_LIMIT: u64 = 60_000;
+/// Samples of an on-chip sub-space too large to walk.
+const ON_CHIP_SAMPLES: usize = 8_000;
+/// Most rounds of one off-chip phase.
+const MAX_ROUNDS: usize = 12;
+/// Off-chip tilings whose on-chip sub-space is searched in each on-chip phase.
+const ON_CHIP_TILINGS: usize = 64;
+/// Off-chip + on-chip passes at most (later passes run only while they improve the best).
+const MAX_PASSES: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Start,
+    OffChip { pass: usize, round: usize },
+    OnChip { pass: usize },
+    Done,
+}
+
+/// The decoupled heuristic (`--algo heuristic`).
+pub struct Heuristic {
+    phase: Phase,
+    queue: Vec<Point>,
+    seen: HashSet<Point>,
+    greedy: Option<Point>,
+    best: Option<(Score, Point)>,
+    /// Improvements of the best so far; compared across rounds and phases.
+    improvements: u64,
+    round_start: u64,
+    pass_start: u64,
+    /// Points asked per phase, for the report.
+    asked_off_chip: u64,
+    asked_on_chip: u64,
+    on_chip_walked: bool,
+    /// Feasible results of the current off-chip phase, in the order told.
+    off_chip_results: Vec<(Score, Point)>,
+    collecting: bool,
+}
+
+impl Heuristic {
+    pub fn new() -> Heuristic {
+        Heuristic {
+            phase: Phase::Start,
+            queue: Vec::new(),
+            seen: HashSet::new(),
+            greedy: None,
+            best: None,
+            improvements: 0,
+            round_start: 0,
+            pass_start: 0,
+            asked_off_chip: 0,
+            asked_on_chip: 0,
+            on_chip_walked: true,
+            off_chip_results: Vec::new(),
+            collecting: false,
+        }
+    }
+
+    fn base(&self) -> Option<&Point> {
+        self.best.as_ref().map(|b| &b.1).or(self.greedy.as_ref())
+    }
+
+    /// The best points of the off-chip phase with distinct outermost tilings (factors and
+    /// order), best first, at most [`ON_CHIP_TILINGS`]; the greedy start if none is feasible.
+    fn best_tilings(&self, space: &MapSpace) -> Vec<Point> {
+        let top = space.num_levels() - 1;
+        let Some(ts) = top_slot(space) else {
+            return self.base().cloned().into_iter().collect();
+        };
+        let mut ranked: Vec<&(Score, Point)> = self.off_chip_results.iter().collect();
+        ranked.sort_by(|a, b| a.0.compare(&b.0));
+        let mut out: Vec<Point> = Vec::new();
+        for (_, p) in ranked {
+            let same = |q: &Point| q.factors[ts] == p.factors[ts] && q.orders[top] == p.orders[top];
+            if !out.iter().any(same) {
+                out.push(p.clone());
+                if out.len() == ON_CHIP_TILINGS {
+                    break;
+                }
+            }
+        }
+        if out.is_empty() {
+            out.extend(self.base().cloned());
+        }
+        out
+    }
+
+    /// Queues `points` not asked before; returns how many.
+    fn enqueue(&mut self, points: Vec<Point>) -> usize {
+        let mut n = 0;
+        for p in points {
+            if self.seen.insert(p.clone()) {
+                self.queue.push(p);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Moves to the next phase and fills the queue; false when done.
+    fn advance(&mut self, ctx: &mut Context) -> bool {
+        let space = ctx.space;
+        loop {
+            match self.phase {
+                Phase::Start => {
+                    let g = greedy_point(space);
+                    self.greedy = Some(g.clone());
+                    if space.legal(&g).is_ok() {
+                        self.enqueue(vec![g]);
+                    }
+                    self.phase = Phase::OffChip { pass: 0, round: 0 };
+                }
+                Phase::OffChip { pass, round } => {
+                    if (round > 0 && self.improvements == self.round_start) || round >= MAX_ROUNDS {
+                        self.phase = if pass == 0 || self.improvements > self.pass_start {
+                            Phase::OnChip { pass }
+                        } else {
+                            Phase::Done
+                        };
+                        continue;
+                    }
+                    if round == 0 {
+                        self.pass_start = self.improvements;
+                        self.off_chip_results.clear();
+                        if let Some(b) = &self.best {
+                            self.off_chip_results.push(b.clone());
+                        }
+                    }
+                    self.collecting = true;
+                    self.round_start = self.improvements;
+                    self.phase = Phase::OffChip {
+                        pass,
+                        round: round + 1,
+                    };
+                    let Some(base) = self.base().cloned() else {
+                        continue;
+                    };
+                    let n = self.enqueue(off_chip_candidates(space, &base));
+                    self.asked_off_chip += n as u64;
+                }
+                Phase::OnChip { pass } => {
+                    self.phase = if pass + 1 < MAX_PASSES {
+                        Phase::OffChip {
+                            pass: pass + 1,
+                            round: 0,
+                        }
+                    } else {
+                        Phase::Done
+                    };
+                    self.collecting = false;
+                    // Half of what is left of the budget per on-chip phase, best tiling first.
+                    let mut room = ctx.budget.map_or(ON_CHIP_WALK_LIMIT, |b| {
+                        (b.saturating_sub(ctx.evaluations) / 2).min(ON_CHIP_WALK_LIMIT)
+                    });
+                    for (i, base) in self.best_tilings(space).into_iter().enumerate() {
+                        if room == 0 {
+                            break;
+                        }
+                        let (points, walked) = on_chip_candidates(space, &base, ctx, room, i == 0);
+                        self.on_chip_walked &= walked || i > 0;
+                        let n = self.enqueue(points);
+                        self.asked_on_chip += n as u64;
+                        room = room.saturating_sub(n as u64);
+                    }
+                }
+                Phase::Done => return false,
+            }
+            if !self.queue.is_empty() {
+                // Ask in queue order: reverse once so that popping from the end keeps it.
+                self.queue.reverse();
+                return true;
+            }
+        }
+    }
+}
+
+impl Default for Heuristic {
+    fn default() -> Self {
+        Heuristic::new()
+    }
+}
+
+impl Searcher for Heuristic {
+    fn name(&self) -> &'static str {
+        "heuristic"
+    }
+
+    fn ask(&mut self, ctx: &mut Context, max: usize) -> Vec<Point> {
+        if self.queue.is_empty() && !self.advance(ctx) {
+            return Vec::new();
+        }
+        let n = max.min(self.queue.len());
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            if let Some(p) = self.queue.pop() {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    fn tell(&mut self, _: &mut Context, points: &[Point], outcomes: &[Outcome]) {
+        for (p, o) in points.iter().zip(outcomes) {
+            if let Some(s) = o.score() {
+                if self.collecting {
+                    self.off_chip_results.push((s, p.clone()));
+                }
+                if self.best.as_ref().is_none_or(|b| s.better_than(&b.0)) {
+                    self.best = Some((s, p.clone()));
+                    self.improvements += 1;
+                }
+            }
+        }
+    }
+
+    fn report(&self) -> serde_json::Value {
+        serde_json::json!({
+            "off_chip_candidates": self.asked_off_chip,
+            "on_chip_candidates": self.asked_on_chip,
+            "on_chip_walked_exhaustively": self.on_chip_walked,
+        })
+    }
+}
+
+/// Whether every level's kept tiles fit its capacity (the model's rule, as the walk uses it).
+pub fn fits(space: &MapSpace, p: &Point) -> bool {
+    let ndims = space.num_dims();
+    let mut ext = [1u64; MAX_DIMS];
+    for lvl in 0..space.num_levels() {
+        for s in space.level_slots[lvl].iter().flatten() {
+            for d in 0..ndims {
+                ext[d] *= p.factors[*s][d];
+            }
+        }
+        if let Some(have) = space.arch.levels[lvl].effective_words() {
+            let used: u64 = (0..space.problem.num_tensors())
+                .filter(|t| p.keep[lvl] & (1 << t) != 0)
+                .map(|t| space.problem.tile_size(t, &ext))
+                .sum();
+            if used > have {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Words used at `level` by its kept tiles.
+fn used_words(space: &MapSpace, p: &Point, level: usize) -> u64 {
+    let ndims = space.num_dims();
+    let mut ext = [1u64; MAX_DIMS];
+    for lvl in 0..=level {
+        for s in space.level_slots[lvl].iter().flatten() {
+            for d in 0..ndims {
+                ext[d] *= p.factors[*s][d];
+            }
+        }
+    }
+    (0..space.problem.num_tensors())
+        .filter(|t| p.keep[level] & (1 << t) != 0)
+        .map(|t| space.problem.tile_size(t, &ext))
+        .sum()
+}
+
+/// The outermost slot of dimension `d` holding a factor above 1 that factors may leave.
+fn outermost_holder(
+    space: &MapSpace,
+    p: &Point,
+    d: DimId,
+    movable: &dyn Fn(usize) -> bool,
+) -> Option<usize> {
+    space.dim_slots[d]
+        .iter()
+        .rev()
+        .copied()
+        .find(|&s| p.factors[s][d] > 1 && movable(s))
+}
+
+/// Moves one prime `prime` of `d` from slot `from` to slot `to` if the point stays in the
+/// space (factor limits), legal (fanout) and fits.
+fn try_move(
+    space: &MapSpace,
+    p: &Point,
+    d: DimId,
+    from: usize,
+    to: usize,
+    prime: u64,
+) -> Option<Point> {
+    let mut q = p.clone();
+    q.factors[from][d] /= prime;
+    q.factors[to][d] *= prime;
+    (space.factors_allowed(&q, d) && space.legal(&q).is_ok() && fits(space, &q)).then_some(q)
+}
+
+/// The greedy analytical start (module docs, step 1).
+pub fn greedy_point(space: &MapSpace) -> Point {
+    greedy_fill(space, None).unwrap_or_else(|| space.blank_point())
+}
+
+/// The greedy start with the outermost level's temporal factors fixed to `top` (and the
+/// other factors filled greedily), if some legal factor vector has those factors.
+fn greedy_fill(space: &MapSpace, top: Option<&[u64; MAX_DIMS]>) -> Option<Point> {
+    let ndims = space.num_dims();
+    let nlev = space.num_levels();
+    let top_slot = top_slot(space);
+    // Start with every factor as far out as allowed: the lexicographically first vector of
+    // each dimension (inner slots smallest), among those with the given outermost factor.
+    let mut p = space.blank_point();
+    for d in 0..ndims {
+        let k = space.dim_slots[d].len();
+        let list = &space.choices[d];
+        let jt = top_slot.and_then(|t| space.dim_slots[d].iter().position(|&s| s == t));
+        let i = match (top, jt) {
+            (Some(f), Some(jt)) => (0..space.num_choices(d)).find(|&i| list[i * k + jt] == f[d])?,
+            _ => 0,
+        };
+        space.set_choice(&mut p, d, i);
+    }
+    // With the outermost factors fixed, factors move only between the other slots.
+    let movable_from = |s: usize| top.is_none() || Some(s) != top_slot;
+    // Spatial slots: raise the PEs used while the fanout allows.
+    for (s, slot) in space.slots.iter().enumerate() {
+        if slot.space == Spacetime::Temporal {
+            continue;
+        }
+        loop {
+            let mut pick: Option<(u64, Point)> = None;
+            for d in 0..ndims {
+                if !space.dim_slots[d].contains(&s) {
+                    continue;
+                }
+                let Some(from) = outermost_holder(space, &p, d, &movable_from) else {
+                    continue;
+                };
+                if from <= s {
+                    continue;
+                }
+                let mut primes = prime_factors(p.factors[from][d]);
+                primes.dedup();
+                for prime in primes {
+                    if let Some(q) = try_move(space, &p, d, from, s, prime) {
+                        let used: u64 = q.factors[s][..ndims].iter().product();
+                        if pick.as_ref().is_none_or(|(u, _)| used > *u) {
+                            pick = Some((used, q));
+                        }
+                    }
+                }
+            }
+            match pick {
+                Some((_, q)) => p = q,
+                None => break,
+            }
+        }
+    }
+    // Temporal loops of the on-chip levels, innermost first: grow while the tiles fit.
+    for lvl in 0..nlev.saturating_sub(1) {
+        let Some(s) = space.level_slots[lvl][2] else {
+            continue;
+        };
+        if space.arch.levels[lvl].effective_words().is_none() || p.keep[lvl] == 0 {
+            continue;
+        }
+        loop {
+            let mut pick: Option<(u64, Point)> = None;
+            for d in 0..ndims {
+                if !space.dim_slots[d].contains(&s) {
+                    continue;
+                }
+                let Some(from) = outermost_holder(space, &p, d, &movable_from) else {
+                    continue;
+                };
+                if from <= s {
+                    continue;
+                }
+                let mut primes = prime_factors(p.factors[from][d]);
+                primes.dedup();
+                for prime in primes {
+                    if let Some(q) = try_move(space, &p, d, from, s, prime) {
+                        let used = used_words(space, &q, lvl);
+                        if pick.as_ref().is_none_or(|(u, _)| used > *u) {
+                            pick = Some((used, q));
+                        }
+                    }
+                }
+            }
+            match pick {
+                Some((_, q)) => p = q,
+                None => break,
+            }
+        }
+    }
+    // Orders: the loops that do not index the largest tensor kept at or below a level go
+    // innermost, so that tensor's tile stays put while they run.
+    let problem = space.problem;
+    for lvl in 0..nlev {
+        let kept = p.keep[..=lvl].iter().fold(0u8, |a, &m| a | m);
+        let stationary = (0..problem.num_tensors())
+            .filter(|t| kept & (1 << t) != 0)
+            .max_by_key(|&t| (problem.tensor_size(t), std::cmp::Reverse(t)));
+        let Some(t) = stationary else { continue };
+        let indexes = |d: DimId| (0..problem.ranks(t)).any(|r| problem.coef(t, r, d) != 0);
+        let mut free = space.free_order[lvl].clone();
+        free.sort_by_key(|&d| (indexes(d), d));
+        p.orders[lvl] = space.order_with(lvl, &free);
+    }
+    Some(p)
+}
+
+/// The outermost level's temporal slot.
+fn top_slot(space: &MapSpace) -> Option<usize> {
+    space.level_slots[space.num_levels() - 1][2]
+}
+
+/// `base` with dimension `d`'s outermost factor set to `f` and its other factors the legal
+/// vector closest to `base`'s (log2 distance) whose tiles fit.
+fn project(space: &MapSpace, base: &Point, d: DimId, top: usize, f: u64) -> Option<Point> {
+    let ds = &space.dim_slots[d];
+    let k = ds.len();
+    let jt = ds.iter().position(|&s| s == top)?;
+    let list = &space.choices[d];
+    let mut ranked: Vec<(f64, usize)> = (0..space.num_choices(d))
+        .filter(|&i| list[i * k + jt] == f)
+        .map(|i| {
+            let dist: f64 = (0..k)
+                .map(|j| {
+                    ((list[i * k + j] as f64).log2() - (base.factors[ds[j]][d] as f64).log2()).abs()
+                })
+                .sum();
+            (dist, i)
+        })
+        .collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    for &(_, i) in ranked.iter().take(64) {
+        let mut q = base.clone();
+        space.set_choice(&mut q, d, i);
+        if space.legal(&q).is_ok() && fits(space, &q) {
+            return Some(q);
+        }
+    }
+    None
+}
+
+/// One round of the off-chip phase from `base` (module docs, step 2).
+fn off_chip_candidates(space: &MapSpace, base: &Point) -> Vec<Point> {
+    let mut out = Vec::new();
+    let Some(top) = top_slot(space) else {
+        return out;
+    };
+    let nlev = space.num_levels();
+    let ndims = space.num_dims();
+    for d in 0..ndims {
+        if !space.dim_slots[d].contains(&top) {
+            continue;
+        }
+        let b = space.problem.bounds[d];
+        for f in (1..=b).filter(|f| b.is_multiple_of(*f)) {
+            if f == base.factors[top][d] {
+                continue;
+            }
+            if let Some(q) = project(space, base, d, top, f) {
+                out.push(q);
+            }
+            let mut fixed = base.factors[top];
+            fixed[d] = f;
+            if let Some(mut q) = greedy_fill(space, Some(&fixed)) {
+                q.orders[nlev - 1] = base.orders[nlev - 1];
+                if space.legal(&q).is_ok() && fits(space, &q) {
+                    out.push(q);
+                }
+            }
+        }
+    }
+    // Orders of the non-unit free loops at the outermost level.
+    let lvl = nlev - 1;
+    let free = &space.free_order[lvl];
+    let start = space.constraints.levels[lvl].order_prefix.len();
+    let current: Vec<DimId> = base.orders[lvl][start..start + free.len()]
+        .iter()
+        .map(|&d| d as DimId)
+        .collect();
+    let mut moving: Vec<DimId> = current
+        .iter()
+        .copied()
+        .filter(|&d| base.factors[top][d] > 1)
+        .collect();
+    let rest: Vec<DimId> = current
+        .iter()
+        .copied()
+        .filter(|d| !moving.contains(d))
+        .collect();
+    let with = |m: &[DimId]| -> Point {
+        let mut q = base.clone();
+        let mut order = m.to_vec();
+        order.extend_from_slice(&rest);
+        q.orders[lvl] = space.order_with(lvl, &order);
+        q
+    };
+    if moving.len() <= 6 {
+        moving.sort_unstable();
+        loop {
+            out.push(with(&moving));
+            if !next_permutation(&mut moving) {
+                break;
+            }
+        }
+    } else {
+        for i in 0..moving.len() - 1 {
+            let mut m = moving.clone();
+            m.swap(i, i + 1);
+            out.push(with(&m));
+        }
+    }
+    out
+}
+
+/// The on-chip phase's points (module docs, step 3), and whether the sub-space was walked
+/// exhaustively.
+fn on_chip_candidates(
+    space: &MapSpace,
+    base: &Point,
+    ctx: &mut Context,
+    limit: u64,
+    sample_if_large: bool,
+) -> (Vec<Point>, bool) {
+    let nlev = space.num_levels();
+    let ndims = space.num_dims();
+    let lvl = nlev - 1;
+    let mut c = space.constraints.clone();
+    if let Some(top) = top_slot(space) {
+        for d in 0..ndims {
+            c.levels[lvl].temporal[d].exact = Some(base.factors[top][d]);
+        }
+    }
+    c.levels[lvl].order_prefix = base.orders[lvl][..ndims]
+        .iter()
+        .map(|&d| d as DimId)
+        .collect();
+    c.levels[lvl].order_suffix.clear();
+    let Ok(sub) = MapSpace::new(space.arch, space.problem, c) else {
+        return (Vec::new(), false);
+    };
+    let mut points = Vec::new();
+    let stats = walk(&sub, &mut |p| {
+        if points.len() as u64 >= limit {
+            return false;
+        }
+        points.push(p.clone());
+        true
+    });
+    if stats.completed {
+        return (points, true);
+    }
+    points.clear();
+    if !sample_if_large {
+        return (points, false);
+    }
+    let want = ON_CHIP_SAMPLES.min(limit as usize);
+    for _ in 0..want * 16 {
+        if points.len() >= want {
+            break;
+        }
+        let p = sub.sample(&mut ctx.rng);
+        if sub.legal(&p).is_ok() && fits(&sub, &p) {
+            points.push(p);
+        }
+    }
+    (points, false)
+}
