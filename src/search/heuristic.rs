@@ -35,6 +35,8 @@ use crate::workload::{DimId, MAX_DIMS};
 pub const ON_CHIP_WALK_LIMIT: u64 = 60_000;
 /// Samples of an on-chip sub-space too large to walk.
 const ON_CHIP_SAMPLES: usize = 8_000;
+/// Most combinations of outermost factors enumerated in the first off-chip round.
+const OFF_CHIP_ENUMERATE: usize = 2048;
 /// Most rounds of one off-chip phase.
 const MAX_ROUNDS: usize = 12;
 /// Off-chip tilings whose on-chip sub-space is searched in each on-chip phase.
@@ -168,7 +170,12 @@ impl Heuristic {
                     let Some(base) = self.base().cloned() else {
                         continue;
                     };
-                    let n = self.enqueue(off_chip_candidates(space, &base));
+                    let mut points = Vec::new();
+                    if pass == 0 && round == 0 {
+                        points.extend(all_tilings(space, &base));
+                    }
+                    points.extend(off_chip_candidates(space, &base));
+                    let n = self.enqueue(points);
                     self.asked_off_chip += n as u64;
                 }
                 Phase::OnChip { pass } => {
@@ -276,6 +283,38 @@ pub fn fits(space: &MapSpace, p: &Point) -> bool {
         }
     }
     true
+}
+
+/// `p` with the keep mask of every overflowing level narrowed to the allowed subset of it
+/// that fits and keeps the most tensors (then the most words, then the smallest mask);
+/// `None` if some level cannot fit.
+fn fit_keep(space: &MapSpace, mut p: Point) -> Option<Point> {
+    for lvl in 0..space.num_levels() {
+        let Some(have) = space.arch.levels[lvl].effective_words() else {
+            continue;
+        };
+        if used_words(space, &p, lvl) <= have {
+            continue;
+        }
+        let current = p.keep[lvl];
+        let mut pick: Option<(u32, u64, u8)> = None;
+        for &m in &space.keep_options[lvl] {
+            if m & !current != 0 {
+                continue;
+            }
+            p.keep[lvl] = m;
+            let used = used_words(space, &p, lvl);
+            if used <= have {
+                let key = (m.count_ones(), used, m);
+                let better = pick.is_none_or(|(c, u, _)| (key.0, key.1) > (c, u));
+                if better {
+                    pick = Some(key);
+                }
+            }
+        }
+        p.keep[lvl] = pick?.2;
+    }
+    Some(p)
 }
 
 /// Words used at `level` by its kept tiles.
@@ -466,11 +505,71 @@ fn project(space: &MapSpace, base: &Point, d: DimId, top: usize, f: u64) -> Opti
     for &(_, i) in ranked.iter().take(64) {
         let mut q = base.clone();
         space.set_choice(&mut q, d, i);
-        if space.legal(&q).is_ok() && fits(space, &q) {
-            return Some(q);
+        if space.legal(&q).is_ok() {
+            if let Some(q) = fit_keep(space, q) {
+                return Some(q);
+            }
         }
     }
     None
+}
+
+/// Every combination of outermost factors, each with its greedy on-chip fill and `base`'s
+/// outermost order, when there are at most [`OFF_CHIP_ENUMERATE`] combinations (small
+/// layers); nothing otherwise (coordinate descent covers those).
+fn all_tilings(space: &MapSpace, base: &Point) -> Vec<Point> {
+    let Some(top) = top_slot(space) else {
+        return Vec::new();
+    };
+    let ndims = space.num_dims();
+    let nlev = space.num_levels();
+    // Per dimension, the outermost factors some legal vector has.
+    let mut options: Vec<Vec<u64>> = Vec::with_capacity(ndims);
+    let mut count = 1usize;
+    for d in 0..ndims {
+        let ds = &space.dim_slots[d];
+        let k = ds.len();
+        let mut fs: Vec<u64> = match ds.iter().position(|&s| s == top) {
+            Some(jt) => (0..space.num_choices(d))
+                .map(|i| space.choices[d][i * k + jt])
+                .collect(),
+            None => vec![1],
+        };
+        fs.sort_unstable();
+        fs.dedup();
+        count = count.saturating_mul(fs.len());
+        options.push(fs);
+    }
+    if count > OFF_CHIP_ENUMERATE {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut digit = vec![0usize; ndims];
+    loop {
+        let mut fixed = [1u64; MAX_DIMS];
+        for d in 0..ndims {
+            fixed[d] = options[d][digit[d]];
+        }
+        if let Some(mut q) = greedy_fill(space, Some(&fixed)) {
+            q.orders[nlev - 1] = base.orders[nlev - 1];
+            if space.legal(&q).is_ok() {
+                out.extend(fit_keep(space, q));
+            }
+        }
+        // Next combination (odometer, first dimension fastest).
+        let mut d = 0;
+        while d < ndims {
+            digit[d] += 1;
+            if digit[d] < options[d].len() {
+                break;
+            }
+            digit[d] = 0;
+            d += 1;
+        }
+        if d == ndims {
+            return out;
+        }
+    }
 }
 
 /// One round of the off-chip phase from `base` (module docs, step 2).
@@ -497,8 +596,8 @@ fn off_chip_candidates(space: &MapSpace, base: &Point) -> Vec<Point> {
             fixed[d] = f;
             if let Some(mut q) = greedy_fill(space, Some(&fixed)) {
                 q.orders[nlev - 1] = base.orders[nlev - 1];
-                if space.legal(&q).is_ok() && fits(space, &q) {
-                    out.push(q);
+                if space.legal(&q).is_ok() {
+                    out.extend(fit_keep(space, q));
                 }
             }
         }

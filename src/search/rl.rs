@@ -59,6 +59,10 @@ pub struct RlConfig {
     pub patience: usize,
     /// Logit bonus given to a warm-start point's choices.
     pub warm_strength: f64,
+    /// Times a stuck policy (entropy below `min_entropy`, no improvement for `patience`
+    /// updates, or only evaluated points proposed) is flattened (logits halved) before the
+    /// run counts as converged.
+    pub reheats: usize,
 }
 
 impl Default for RlConfig {
@@ -66,13 +70,14 @@ impl Default for RlConfig {
         RlConfig {
             batch: 64,
             oversample: 4,
-            learning_rate: 0.1,
-            entropy_bonus: 0.01,
+            learning_rate: 0.02,
+            entropy_bonus: 0.0,
             infeasible_advantage: -1.0,
             baseline_decay: 0.8,
             min_entropy: 0.02,
             patience: 60,
             warm_strength: 3.0,
+            reheats: 2,
         }
     }
 }
@@ -95,6 +100,7 @@ pub struct RlSearch {
     stop: Option<&'static str>,
     asked_medoids: u64,
     drawn: u64,
+    reheated: usize,
 }
 
 impl RlSearch {
@@ -114,6 +120,7 @@ impl RlSearch {
             stop: None,
             asked_medoids: 0,
             drawn: 0,
+            reheated: 0,
         }
     }
 
@@ -420,6 +427,15 @@ impl Policy {
         }
     }
 
+    /// Halves every logit (a higher temperature) and restarts Adam's moments.
+    fn reheat(&mut self, space: &MapSpace) {
+        self.theta.iter_mut().for_each(|t| *t *= 0.5);
+        self.adam_m.iter_mut().for_each(|m| *m = 0.0);
+        self.adam_v.iter_mut().for_each(|v| *v = 0.0);
+        self.adam_t = 0;
+        self.refresh(space);
+    }
+
     /// One Adam ascent step along `grad`.
     fn step(&mut self, grad: &[f64], lr: f64) {
         const B1: f64 = 0.9;
@@ -704,8 +720,9 @@ impl Searcher for RlSearch {
                 out.push(w);
             }
         }
-        // A policy that only proposes evaluated points has converged; a few redraws first.
-        for _ in 0..4 {
+        // A policy that only proposes evaluated points has collapsed: redraw, then reheat it
+        // (halve every logit) up to `reheats` times before calling it converged.
+        for attempt in 0..4 + 2 * self.config.reheats {
             if out.len() >= want {
                 break;
             }
@@ -716,6 +733,13 @@ impl Searcher for RlSearch {
             }
             if !out.is_empty() {
                 break;
+            }
+            if attempt >= 3 && self.reheated < self.config.reheats {
+                self.reheated += 1;
+                if let Some(policy) = self.policy.as_mut() {
+                    policy.reheat(space);
+                    self.entropy = policy.entropy;
+                }
             }
         }
         if out.is_empty() {
@@ -786,10 +810,20 @@ impl Searcher for RlSearch {
         } else {
             self.since_improvement += 1;
         }
-        if self.entropy < self.config.min_entropy {
-            self.stop = Some("policy entropy below threshold");
+        let stuck = if self.entropy < self.config.min_entropy {
+            Some("policy entropy below threshold")
         } else if self.since_improvement >= self.config.patience {
-            self.stop = Some("no improvement");
+            Some("no improvement")
+        } else {
+            None
+        };
+        if stuck.is_some() && self.reheated < self.config.reheats {
+            self.reheated += 1;
+            policy.reheat(space);
+            self.entropy = policy.entropy;
+            self.since_improvement = 0;
+        } else {
+            self.stop = stuck;
         }
     }
 
@@ -800,6 +834,7 @@ impl Searcher for RlSearch {
             "candidates_drawn": self.drawn,
             "medoids_asked": self.asked_medoids,
             "illegal_candidates_skipped": self.rejected_by.values().sum::<u64>(),
+            "reheats": self.reheated,
             "stop": self.stop,
         })
     }

@@ -6,4 +6,5 @@ mod cli;
 mod oracle;
 mod presets;
 mod reference;
+mod rl_heuristic;
 mod search;
