@@ -40,7 +40,7 @@ const OFF_CHIP_ENUMERATE: usize = 2048;
 /// Most rounds of one off-chip phase.
 const MAX_ROUNDS: usize = 12;
 /// Off-chip tilings whose on-chip sub-space is searched in each on-chip phase.
-const ON_CHIP_TILINGS: usize = 64;
+const ON_CHIP_TILINGS: usize = 256;
 /// Off-chip + on-chip passes at most (later passes run only while they improve the best).
 const MAX_PASSES: usize = 3;
 
@@ -67,7 +67,8 @@ pub struct Heuristic {
     asked_off_chip: u64,
     asked_on_chip: u64,
     on_chip_walked: bool,
-    /// Feasible results of the current off-chip phase, in the order told.
+    /// Feasible results of the off-chip phases (and each pass's starting best), in the
+    /// order told.
     off_chip_results: Vec<(Score, Point)>,
     collecting: bool,
 }
@@ -147,16 +148,18 @@ impl Heuristic {
                 }
                 Phase::OffChip { pass, round } => {
                     if (round > 0 && self.improvements == self.round_start) || round >= MAX_ROUNDS {
-                        self.phase = if pass == 0 || self.improvements > self.pass_start {
-                            Phase::OnChip { pass }
-                        } else {
-                            Phase::Done
-                        };
+                        self.phase = Phase::OnChip { pass };
                         continue;
                     }
                     if round == 0 {
+                        // A third pass only if the second improved the best.
+                        if pass >= 2 && self.improvements == self.pass_start {
+                            self.phase = Phase::Done;
+                            continue;
+                        }
                         self.pass_start = self.improvements;
-                        self.off_chip_results.clear();
+                        // Earlier passes' tilings stay ranked: the next on-chip phase
+                        // walks the best ones not walked yet.
                         if let Some(b) = &self.best {
                             self.off_chip_results.push(b.clone());
                         }
@@ -188,9 +191,11 @@ impl Heuristic {
                         Phase::Done
                     };
                     self.collecting = false;
-                    // Half of what is left of the budget per on-chip phase, best tiling first.
+                    // Half of what is left of the budget in the first on-chip phase, all of
+                    // it later, best tiling first.
+                    let share = if pass == 0 { 2 } else { 1 };
                     let mut room = ctx.budget.map_or(ON_CHIP_WALK_LIMIT, |b| {
-                        (b.saturating_sub(ctx.evaluations) / 2).min(ON_CHIP_WALK_LIMIT)
+                        (b.saturating_sub(ctx.evaluations) / share).min(ON_CHIP_WALK_LIMIT)
                     });
                     for (i, base) in self.best_tilings(space).into_iter().enumerate() {
                         if room == 0 {
