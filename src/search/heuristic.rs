@@ -7,18 +7,23 @@
 //!    innermost level first, while the kept tiles still fit (largest filled buffer first).
 //!    Loop orders put the dimensions that do not index the level's largest kept tensor
 //!    innermost, so that tensor stays stationary.
-//! 2. **Off-chip phase**: coordinate descent over the outermost level. For each dimension,
-//!    every allowed outermost factor is tried, the on-chip factors of that dimension being
-//!    the legal factor vector closest (in log2) to the current one whose tiles fit; then
-//!    every order of the outermost level's non-unit free loops (all permutations up to 6
-//!    of them, otherwise adjacent swaps). Rounds repeat from the best point until one brings
-//!    no improvement.
-//! 3. **On-chip phase**: with the outermost factors and order of the best point fixed, the
-//!    on-chip sub-space is walked exhaustively by the pruned walk (`mapspace::enumerate`), up
-//!    to [`ON_CHIP_WALK_LIMIT`] points; a larger sub-space is sampled instead (uniform points
+//! 2. **Off-chip phase**: if the outermost level has at most [`OFF_CHIP_ENUMERATE`] factor
+//!    combinations, each is tried with the greedy on-chip fill. Then coordinate descent:
+//!    for each dimension, every allowed outermost factor is tried with the greedy on-chip
+//!    fill and with the legal on-chip vector closest (in log2) to the current one (keep
+//!    masks narrowed to fit if needed); then every order of the outermost level's non-unit
+//!    free loops (all permutations up to 6 of them, otherwise adjacent swaps). Rounds repeat
+//!    from the best point until one brings no improvement.
+//! 3. **On-chip phase**: the outermost factors and order are fixed to those of each of the
+//!    best off-chip tilings in turn (best first, up to [`ON_CHIP_TILINGS`] distinct ones),
+//!    and each on-chip sub-space is walked exhaustively by the pruned walk
+//!    (`mapspace::enumerate`). The first on-chip phase may use half of the remaining budget,
+//!    later ones all of it (at most [`ON_CHIP_WALK_LIMIT`] points each without a budget). If
+//!    the first tiling's sub-space is larger than that, it is sampled instead (uniform points
 //!    of the sub-space whose tiles fit).
-//! 4. The off-chip phase runs once more from the on-chip optimum, and the on-chip phase
-//!    again if that improved anything; then the engine stops (`converged`).
+//! 4. A second pass (off-chip from the on-chip optimum, then on-chip over every tiling ranked
+//!    so far) always runs; a third only if the second improved the best. Then the engine
+//!    stops (`converged`).
 //!
 //! Every candidate list is built in a fixed order, and the only randomness (sampling a large
 //! on-chip sub-space) comes from the run's RNG, so the engine is deterministic.
@@ -36,11 +41,11 @@ pub const ON_CHIP_WALK_LIMIT: u64 = 60_000;
 /// Samples of an on-chip sub-space too large to walk.
 const ON_CHIP_SAMPLES: usize = 8_000;
 /// Most combinations of outermost factors enumerated in the first off-chip round.
-const OFF_CHIP_ENUMERATE: usize = 2048;
+pub const OFF_CHIP_ENUMERATE: usize = 2048;
 /// Most rounds of one off-chip phase.
 const MAX_ROUNDS: usize = 12;
 /// Off-chip tilings whose on-chip sub-space is searched in each on-chip phase.
-const ON_CHIP_TILINGS: usize = 256;
+pub const ON_CHIP_TILINGS: usize = 256;
 /// Off-chip + on-chip passes at most (later passes run only while they improve the best).
 const MAX_PASSES: usize = 3;
 
