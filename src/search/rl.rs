@@ -350,7 +350,7 @@ impl Policy {
             free.extend_from_slice(&space.free_order[lvl]);
             // Plackett–Luce, innermost first: draw among the remaining in turn.
             let start = space.constraints.levels[lvl].order_prefix.len();
-            let mut order = [0u8; MAX_DIMS];
+            let mut order = [0 as DimId; MAX_DIMS];
             let mut n = 0;
             while !free.is_empty() {
                 let w: f64 = free
@@ -366,12 +366,14 @@ impl Policy {
                         break;
                     }
                 }
-                order[n] = free.remove(pick) as u8;
+                order[n] = free.remove(pick);
                 n += 1;
             }
-            let drawn: Vec<DimId> = order[..n].iter().map(|&d| d as DimId).collect();
-            let full = space.order_with(lvl, &drawn);
-            debug_assert_eq!(&full[start..start + n], &order[..n]);
+            let full = space.order_with(lvl, &order[..n]);
+            debug_assert!(full[start..start + n]
+                .iter()
+                .zip(&order[..n])
+                .all(|(&a, &b)| a as DimId == b));
             p.orders.push(full);
             let opts = &space.keep_options[lvl];
             let idx = self.keep_offset[lvl];
