@@ -10,8 +10,10 @@
 pub mod anneal;
 pub mod exhaustive;
 pub mod genetic;
+pub mod heuristic;
 pub mod network;
 pub mod random;
+pub mod rl;
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -655,7 +657,8 @@ impl Algo {
             Algo::RandomPruned => Box::new(random::RandomSearch::pruned(16)),
             Algo::Genetic => Box::new(genetic::Genetic::new(genetic::GeneticConfig::default())),
             Algo::Anneal => Box::new(anneal::Annealer::new(anneal::AnnealConfig::default())),
-            other => return Err(format!("`{}` is not available yet", other.name())),
+            Algo::Heuristic => Box::new(heuristic::Heuristic::new()),
+            Algo::Rl => Box::new(rl::RlSearch::default()),
         })
     }
 }

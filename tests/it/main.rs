@@ -8,5 +8,6 @@ mod estimate;
 mod oracle;
 mod presets;
 mod reference;
+mod rl_heuristic;
 mod search;
 mod sweep;

@@ -45,7 +45,7 @@ pub(crate) fn conv1d(k: u64, r: u64, p: u64, stride: u64) -> Problem {
 }
 
 /// Conv1D with input and output channels (4 dimensions: K C R P).
-fn conv1d_ic(k: u64, c: u64, r: u64, p: u64) -> Problem {
+pub(crate) fn conv1d_ic(k: u64, c: u64, r: u64, p: u64) -> Problem {
     conv_like(
         "conv1d_ic",
         &[("K", k), ("C", c), ("R", r), ("P", p)],
@@ -82,7 +82,7 @@ fn conv_like(name: &str, dims: &[(&str, u64)], tensors: Vec<TensorDef>) -> Probl
     .unwrap()
 }
 
-fn gemm(m: u64, n: u64, k: u64) -> Problem {
+pub(crate) fn gemm(m: u64, n: u64, k: u64) -> Problem {
     LayerShape::Matmul { b: 1, m, n, k }
         .to_problem("gemm")
         .unwrap()
@@ -126,13 +126,13 @@ fn compute(mesh: (u64, u64)) -> Compute {
 }
 
 /// DRAM -> Buf (6 words) -> 2 MACs along X.
-fn arch_2level_x() -> Arch {
+pub(crate) fn arch_2level_x() -> Arch {
     let buf = level("Buf", LevelClass::Sram, Some(6), (1, 1), 2.0);
     Arch::new("t2x", 1.0, None, vec![buf, dram()], compute((2, 1))).unwrap()
 }
 
 /// DRAM -> Buf (8 words, at least 2 used) -> 2 × 2 MACs (fanout on both axes).
-fn arch_2level_xy() -> Arch {
+pub(crate) fn arch_2level_xy() -> Arch {
     let mut buf = level("Buf", LevelClass::Sram, Some(8), (1, 1), 2.0);
     buf.min_utilization = 0.25;
     Arch::new("t2xy", 1.0, None, vec![buf, dram()], compute((2, 2))).unwrap()
@@ -179,7 +179,7 @@ fn dummy_constraints(arch: &Arch, problem: &Problem) -> Constraints {
 }
 
 /// Constraints of every kind on `arch_3level` and `conv1d`.
-fn mixed_constraints(arch: &Arch, p: &Problem) -> Constraints {
+pub(crate) fn mixed_constraints(arch: &Arch, p: &Problem) -> Constraints {
     let (rf, glb, top) = (0, 1, 2);
     let (k, r, pp) = (0, 1, 2);
     let (w, i) = (0, 1);
