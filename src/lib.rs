@@ -13,6 +13,7 @@ pub mod io;
 pub mod mapping;
 pub mod mapspace;
 pub mod model;
+pub mod npu;
 pub mod report;
 pub mod search;
 pub mod workload;

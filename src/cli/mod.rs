@@ -5,6 +5,7 @@ mod check;
 mod eval;
 mod import;
 mod search;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,8 @@ enum Command {
     Search(search::Args),
     /// Convert another tool's input files into loomap TOML (`import timeloop FILE... --out DIR`).
     Import(import::Args),
+    /// Run a GeneSys test case on the NPU simulator and compare with its golden output.
+    Simulate(simulate::Args),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -50,5 +53,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Import(a) => import::run(a),
         Command::Search(a) => search::run(a),
+        Command::Simulate(a) => simulate::run(a),
     }
 }
