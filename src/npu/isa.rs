@@ -162,7 +162,8 @@ ops! {
     Not = "NOT", 0, compute!(12);
     And = "AND", 0, compute!(13);
     Or = "OR", 0, compute!(14);
-    Nop = "NOP", 0, compute!(15);
+    // NOP prints its (zero) operand fields as numbers, not namespace names
+    Nop = "NOP", 0, &[hid("FN", 4, 15), num("DST_NS", 3), num("DST_IDX", 5), num("SRC1_NS", 3), num("SRC1_IDX", 5), num("SRC2_NS", 3), num("SRC2_IDX", 5)];
     // SIMD CALCULUS (opcode 1), compiler numbering (GENESYS.md §2.4; the ISA sheet differs,
     // see `CalculusNumbering`)
     Relu = "RELU", 1, compute!(0);

@@ -14,7 +14,7 @@ use std::fmt;
 
 use super::config::{CalculusNumbering, NpuConfig};
 use super::dram::{unpack_element, Dram, DramError};
-use super::isa::{Instr, Op, Program, NAMESPACES, SA_BUFFERS};
+use super::isa::{Op, Program, NAMESPACES, SA_BUFFERS};
 
 const WBUF: usize = 0;
 const IBUF: usize = 1;
@@ -38,6 +38,8 @@ const SIMD_PIPELINE_STAGES: u64 = 6;
 /// Why execution stopped.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TrapReason {
+    #[error("illegal instruction: {0}")]
+    Illegal(#[from] super::isa::IsaError),
     #[error("{0}")]
     Dram(#[from] DramError),
     #[error("{buffer} overflow: row {row} is outside its {depth} rows")]
@@ -328,6 +330,20 @@ impl Simulator {
             cfg,
             dram,
         }
+    }
+
+    /// Decode and run raw instruction words; an undecodable word traps at its index.
+    pub fn run_words(&mut self, words: &[u32]) -> Result<RunReport, Trap> {
+        let mut prog = Program::default();
+        for (index, &w) in words.iter().enumerate() {
+            let instr = super::isa::decode(w).map_err(|e| Trap {
+                index,
+                instr: None,
+                reason: e.into(),
+            })?;
+            prog.instrs.push(instr);
+        }
+        self.run(&prog)
     }
 
     /// Run a whole program; DRAM holds the results afterwards.
@@ -1674,9 +1690,181 @@ fn simd_apply(kind: SimdKind, dst: i32, a: i32, b: i32, frac: [u32; 3]) -> i32 {
     }
 }
 
-impl Instr {
-    /// The text form, for messages.
-    pub fn asm(&self) -> String {
-        self.to_string()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hand-written systolic program on the default 16x16 design: `tiles` tile iterations
+    /// (IBUF moves 64 B per tile, output 256 B per tile); per tile it loads one WBUF row
+    /// (256 B) and 4 IBUF rows (64 B), runs 4 compute steps and stores 4 OBUF rows (256 B).
+    fn tiny_program(tiles: u32) -> Program {
+        let asm = format!(
+            "SYNC_INST SYSTOLIC_ARRAY, START, EXEC, 0, 0, 21
+SET_BASE_ADDR LOW, BUFFER, IBUF, 0, 0
+SET_BASE_ADDR LOW, BUFFER, WBUF, 0, 4096
+SET_BASE_ADDR LOW, BUFFER, OBUF, 0, 8192
+SA_LOOP_CFG 0, 0, {}
+SET_LOOP_STRIDE LOW, LD, IBUF, 0, 64
+SET_LOOP_STRIDE LOW, ST, OBUF, 0, 256
+SA_LOOP_CFG 0, 23, 0
+SET_LOOP_STRIDE LOW, LD, WBUF, 23, 256
+LD_ST LD, BUFFER, WBUF, 23, 1
+SA_LOOP_CFG 0, 14, 0
+SET_LOOP_STRIDE LOW, LD, IBUF, 14, 64
+LD_ST LD, BUFFER, IBUF, 14, 4
+SA_LOOP_CFG 0, 7, 3
+SET_LOOP_STRIDE LOW, RD, IBUF, 7, 1
+SET_LOOP_STRIDE LOW, RD, WBUF, 7, 0
+SET_LOOP_STRIDE LOW, RD, OBUF, 7, 1
+SET_LOOP_STRIDE LOW, WR, OBUF, 7, 1
+SA_LOOP_CFG 0, 29, 0
+SET_LOOP_STRIDE LOW, ST, OBUF, 29, 256
+LD_ST ST, BUFFER, OBUF, 29, 16
+SYNC_INST SYSTOLIC_ARRAY, END, EXEC, 0, 0, 0
+BLOCK_END 1
+",
+            tiles - 1
+        );
+        Program::parse_asm(&asm).unwrap()
+    }
+
+    /// DRAM: inputs x[p][ic] = p + ic at 0 (int8), an identity weight block at 4096 in the
+    /// hardware's bank order (bank (M-1-oc)·N + ic, one row, so no interleave).
+    fn tiny_dram(tiles: usize) -> Dram {
+        let mut d = Dram::new(1 << 20);
+        let x: Vec<i64> = (0..tiles * 4)
+            .flat_map(|p| (0..16).map(move |ic| (p + ic) as i64))
+            .collect();
+        d.write_elements(0, &x, 1).unwrap();
+        let mut w = vec![0i64; 256];
+        for k in 0..16 {
+            w[(15 - k) * 16 + k] = 1;
+        }
+        d.write_elements(4096, &w, 1).unwrap();
+        d
+    }
+
+    #[test]
+    fn tiny_program_functional() {
+        let mut sim = Simulator::new(NpuConfig::default(), tiny_dram(2));
+        let r = sim.run(&tiny_program(2)).unwrap();
+        // identity weights: out[p][oc] = x[p][oc] = p + oc, bias 0
+        let out = sim.dram.read_elements(8192, 2 * 4 * 16, 4).unwrap();
+        let want: Vec<i64> = (0..8)
+            .flat_map(|p| (0..16).map(move |oc| (p + oc) as i64))
+            .collect();
+        assert_eq!(out, want);
+        assert_eq!(r.macs, 2 * 4 * 256);
+        assert_eq!((r.systolic_tiles, r.systolic_steps), (2, 8));
+    }
+
+    /// Timing formula (docs/npu.md): t0 = ceil(23 instr · 32 b / 512 b) + 23 decode = 25.
+    /// Per tile: load = max(IBUF 64 B / 64 B per cycle = 1, WBUF 256 B / 64 = 4) = 4;
+    /// compute = 4 steps + (16-1) + (16-1) fill/drain = 34; store 256 B / 64 = 4.
+    /// One tile: 25 + 4 + 34 + 4 = 67. Two tiles: tile 1 loads during tile 0's compute
+    /// (double buffering), computes right after it, then stores: 25 + 4 + 34 + 34 + 4 = 101.
+    #[test]
+    fn tiny_program_cycles_by_hand() {
+        for (tiles, cycles) in [(1usize, 67u64), (2, 101)] {
+            let mut sim = Simulator::new(NpuConfig::default(), tiny_dram(tiles));
+            let r = sim.run(&tiny_program(tiles as u32)).unwrap();
+            assert_eq!(r.cycles, cycles, "{tiles} tiles");
+            assert_eq!(r.busy("systolic"), 34 * tiles as u64);
+            assert_eq!(r.busy("dram.param"), 4 * tiles as u64);
+            assert_eq!(r.busy("dram.obuf"), 4 * tiles as u64);
+            assert_eq!(r.busy("decode"), 23);
+            let util = r.mac_utilization();
+            assert!((util - (tiles * 4 * 256) as f64 / (256.0 * cycles as f64)).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn illegal_opcode_traps_at_its_index() {
+        let mut words = tiny_program(1).words().unwrap();
+        words[5] = 0xF000_0000;
+        let mut sim = Simulator::new(NpuConfig::default(), tiny_dram(1));
+        let t = sim.run_words(&words).unwrap_err();
+        assert_eq!(t.index, 5);
+        assert!(matches!(t.reason, TrapReason::Illegal(_)), "{t}");
+    }
+
+    #[test]
+    fn buffer_overflow_traps_at_the_transfer() {
+        // IBUF of 2 rows cannot take the 4-row tile loaded by instruction 12.
+        let cfg = NpuConfig {
+            ibuf_depth: 2,
+            ..NpuConfig::default()
+        };
+        let mut sim = Simulator::new(cfg, tiny_dram(1));
+        let t = sim.run(&tiny_program(1)).unwrap_err();
+        assert_eq!(t.index, 12);
+        assert_eq!(
+            t.reason,
+            TrapReason::BufferOverflow {
+                buffer: "IBUF",
+                row: 3,
+                depth: 2
+            }
+        );
+        assert!(
+            t.to_string().contains("LD_ST LD, BUFFER, IBUF, 14, 4"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_dram_traps_at_the_transfer() {
+        // DRAM of 4 KiB: the WBUF base 4096 (instruction 9's transfer) is outside it.
+        let cfg = NpuConfig {
+            dram_bytes: 4096,
+            ..NpuConfig::default()
+        };
+        let mut d = Dram::new(4096);
+        d.write_elements(0, &[1; 64], 1).unwrap();
+        let mut sim = Simulator::new(cfg, d);
+        let t = sim.run(&tiny_program(1)).unwrap_err();
+        assert_eq!(t.index, 9);
+        assert!(
+            matches!(
+                t.reason,
+                TrapReason::Dram(DramError {
+                    addr: 4096,
+                    len: 256,
+                    ..
+                })
+            ),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn compute_row_out_of_range_traps() {
+        // The 4th compute step reads and writes OBUF row 3 of 3; compute faults are reported
+        // at the group's SYNC_INST END EXEC (index 21), where the group executes.
+        let cfg = NpuConfig {
+            obuf_depth: 3,
+            ..NpuConfig::default()
+        };
+        let mut sim = Simulator::new(cfg, tiny_dram(1));
+        let t = sim.run(&tiny_program(1)).unwrap_err();
+        assert_eq!(t.index, 21);
+        assert_eq!(
+            t.reason,
+            TrapReason::BufferOverflow {
+                buffer: "OBUF",
+                row: 3,
+                depth: 3
+            }
+        );
+    }
+
+    #[test]
+    fn missing_block_end_is_malformed() {
+        let mut p = tiny_program(1);
+        p.instrs.pop();
+        let t = Simulator::new(NpuConfig::default(), tiny_dram(1))
+            .run(&p)
+            .unwrap_err();
+        assert!(matches!(t.reason, TrapReason::Malformed(_)));
     }
 }
