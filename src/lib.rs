@@ -3,7 +3,8 @@
 //!
 //! Dependency direction: `io`/`cli` → `search` → `mapspace` → `model` → `mapping` → `arch`,
 //! `workload`.
-//! `report` turns model statistics into text, JSON and CSV.
+//! `report` turns model statistics into text, JSON and CSV. `npu` (GeneSys ISA, simulator,
+//! test vectors) uses only `arch`, so it checks the model independently.
 
 // Index loops over parallel fixed-size arrays (levels × tensors × dims) read better than zips.
 #![allow(clippy::needless_range_loop)]

@@ -146,11 +146,24 @@ pub struct WeightLayout {
     pub tile_oc: usize,
 }
 
+/// Where byte `b` of a WBUF fill group of `g` rows lands: (row within the group, bank).
+/// The ParamBuf beat stream interleaves `g` consecutive rows (GENESYS.md §3.5).
+pub fn wbuf_group_slot(b: usize, g: usize) -> (usize, usize) {
+    (b % g, b / g)
+}
+
+/// The PE a WBUF bank feeds: (input channel = array row, output column). The array is filled
+/// from the last column (GENESYS.md §3.5), so bank j holds column M-1-j/N.
+pub fn wbuf_bank_pe(bank: usize, array_n: usize, array_m: usize) -> (usize, usize) {
+    (bank % array_n, array_m - 1 - bank / array_n)
+}
+
 /// Reorder `[KH, KW, IC, OC]` weights (row-major) into GeneSys' DRAM stream (GENESYS.md §3.5):
-/// output channels reversed within each group of `array_m` ("filled from the last column"),
-/// then for each OC tile, IC tile, kh, kw, IC block (step `array_m`), OC group (step
-/// `array_n · interleave`), n < array_n, m < array_m, k < interleave:
-/// W'[kh][kw][ic0 + m][oc0 + n + k · array_n]. Channels beyond the tensor (padding to whole
+/// per OC tile and IC tile, the tile's WBUF rows in order (kh, kw, IC block of `array_n`,
+/// OC block of `array_m`), taken `interleave` rows at a time, each group streamed bank-major
+/// with the row fastest; bank j holds the weight of input channel j mod N and output column
+/// M-1-j div N. The simulator's WBUF fill is the inverse, so both share
+/// [`wbuf_group_slot`] and [`wbuf_bank_pe`]. Channels beyond the tensor (padding to whole
 /// blocks) are 0.
 pub fn shuffle_weights(
     w: &[i64],
@@ -159,42 +172,40 @@ pub fn shuffle_weights(
     array_m: usize,
     interleave: usize,
 ) -> Vec<i64> {
-    let at = |kh: usize, kw: usize, ic: usize, oc_rev: usize| -> i64 {
-        // oc_rev indexes the reversed order within its group of array_m.
-        let group = oc_rev / array_m;
-        let oc = group * array_m + (array_m - 1 - oc_rev % array_m);
-        if ic >= l.ic || oc >= l.oc {
-            0
-        } else {
-            w[((kh * l.kw + kw) * l.ic + ic) * l.oc + oc]
-        }
-    };
     let mut out = Vec::with_capacity(w.len());
-    let tile_ic = l.tile_ic.div_ceil(array_m) * array_m;
-    let tile_oc = l.tile_oc.div_ceil(array_n) * array_n;
-    let group = array_n * interleave;
+    let row_size = array_n * array_m;
+    let mut rows: Vec<(usize, usize, usize, usize)> = Vec::new();
     for oc_t in (0..l.oc).step_by(l.tile_oc.max(1)) {
         for ic_t in (0..l.ic).step_by(l.tile_ic.max(1)) {
+            let blocks_ic = l.tile_ic.min(l.ic - ic_t).div_ceil(array_n);
+            let blocks_oc = l.tile_oc.min(l.oc - oc_t).div_ceil(array_m);
+            rows.clear();
             for kh in 0..l.kh {
                 for kw in 0..l.kw {
-                    for icb in (0..tile_ic).step_by(array_m) {
-                        for ocg in (0..tile_oc).step_by(group) {
-                            let k_n = ((tile_oc - ocg) / array_n).min(interleave);
-                            for n in 0..array_n {
-                                for m in 0..array_m {
-                                    for k in 0..k_n {
-                                        out.push(at(
-                                            kh,
-                                            kw,
-                                            ic_t + icb + m,
-                                            oc_t + ocg + n + k * array_n,
-                                        ));
-                                    }
-                                }
-                            }
+                    for icb in 0..blocks_ic {
+                        for ocb in 0..blocks_oc {
+                            rows.push((kh, kw, icb, ocb));
                         }
                     }
                 }
+            }
+            let mut r0 = 0;
+            while r0 < rows.len() {
+                let g = interleave.max(1).min(rows.len() - r0);
+                for b in 0..g * row_size {
+                    let (k, bank) = wbuf_group_slot(b, g);
+                    let (kh, kw, icb, ocb) = rows[r0 + k];
+                    let (ic_in, oc_col) = wbuf_bank_pe(bank, array_n, array_m);
+                    let (ic, oc) = (ic_t + icb * array_n + ic_in, oc_t + ocb * array_m + oc_col);
+                    let inside =
+                        ic < (ic_t + l.tile_ic).min(l.ic) && oc < (oc_t + l.tile_oc).min(l.oc);
+                    out.push(if inside {
+                        w[((kh * l.kw + kw) * l.ic + ic) * l.oc + oc]
+                    } else {
+                        0
+                    });
+                }
+                r0 += g;
             }
         }
     }

@@ -13,7 +13,7 @@
 use std::fmt;
 
 use super::config::{CalculusNumbering, NpuConfig};
-use super::dram::{unpack_element, Dram, DramError};
+use super::dram::{unpack_element, wbuf_bank_pe, wbuf_group_slot, Dram, DramError};
 use super::isa::{Op, Program, NAMESPACES, SA_BUFFERS};
 
 const WBUF: usize = 0;
@@ -887,22 +887,22 @@ impl Simulator {
                 OBUF => self.obuf.iter_mut().zip(vals).for_each(|(d, v)| *d = v),
                 BBUF => self.bbuf.iter_mut().zip(vals).for_each(|(d, v)| *d = v),
                 _ => {
-                    // WBUF: groups of `interleave` rows share a beat stream; byte b of a group
-                    // goes to row b % g, bank b / g; bank j holds the PE at input channel
-                    // j % N, output column M-1-j/N (GENESYS.md §3.5, columns filled from the last).
+                    // WBUF: the inverse of `dram::shuffle_weights` (GENESYS.md §3.5),
+                    // stored as [row][oc][ic] so the systolic step reads contiguous weights.
                     let il = cfg.wbuf_interleave();
                     let vals: Vec<i32> = vals.collect();
                     let row_size = n * m;
+                    let rows = vals.len().div_ceil(row_size);
                     let mut row0 = 0;
-                    while row0 * row_size < vals.len() {
-                        let g = il.min((vals.len() - row0 * row_size).div_ceil(row_size));
+                    while row0 < rows {
+                        let g = il.min(rows - row0);
                         for b in 0..g * row_size {
                             let Some(&v) = vals.get(row0 * row_size + b) else {
                                 break;
                             };
-                            let (row, bank) = (row0 + b % g, b / g);
-                            let (ic, oc) = (bank % n, m - 1 - bank / n);
-                            self.wbuf[row * row_size + oc * n + ic] = v;
+                            let (k, bank) = wbuf_group_slot(b, g);
+                            let (ic, oc) = wbuf_bank_pe(bank, n, m);
+                            self.wbuf[(row0 + k) * row_size + oc * n + ic] = v;
                         }
                         row0 += g;
                     }
@@ -1775,6 +1775,103 @@ BLOCK_END 1
             assert_eq!(r.busy("decode"), 23);
             let util = r.mac_utilization();
             assert!((util - (tiles * 4 * 256) as f64 / (256.0 * cycles as f64)).abs() < 1e-12);
+        }
+    }
+
+    /// A GEMM out[p][oc] = bias[oc] + Σ_ic x[p][ic]·W[ic][oc] as one systolic tile with loops
+    /// OC block, pixel, IC block (reduction, bias on the first); weights laid out by
+    /// `dram::shuffle_weights`. Covers OC block counts below, at and above the interleave.
+    #[test]
+    fn random_gemm_matches_direct_computation() {
+        use crate::npu::dram::{shuffle_weights, WeightLayout};
+        use rand::{rngs::SmallRng, Rng, SeedableRng};
+        let mut rng = SmallRng::seed_from_u64(5);
+        for (ic, oc, pixels) in [
+            (64usize, 16usize, 5usize),
+            (32, 64, 3),
+            (48, 32, 2),
+            (16, 128, 1),
+        ] {
+            let (ib, ob) = (ic / 16, oc / 16);
+            let asm = format!(
+                "SYNC_INST SYSTOLIC_ARRAY, START, EXEC, 0, 0, 0
+SET_BASE_ADDR LOW, BUFFER, IBUF, 0, 0
+SET_BASE_ADDR HIGH, BUFFER, WBUF, 0, 1
+SET_BASE_ADDR HIGH, BUFFER, BBUF, 0, 2
+SET_BASE_ADDR HIGH, BUFFER, OBUF, 0, 3
+SA_LOOP_CFG 0, 0, 0
+SET_LOOP_STRIDE LOW, LD, IBUF, 0, 0
+SET_LOOP_STRIDE LOW, LD, WBUF, 0, 0
+SA_LOOP_CFG 0, 28, 0
+SET_LOOP_STRIDE LOW, LD, BBUF, 28, 0
+LD_ST LD, BUFFER, BBUF, 28, {bbuf_req}
+SA_LOOP_CFG 0, 23, 0
+SET_LOOP_STRIDE LOW, LD, WBUF, 23, 0
+LD_ST LD, BUFFER, WBUF, 23, {wbuf_req}
+SA_LOOP_CFG 0, 14, 0
+SET_LOOP_STRIDE LOW, LD, IBUF, 14, 0
+LD_ST LD, BUFFER, IBUF, 14, {ibuf_req}
+SA_LOOP_CFG 0, 7, {ob1}
+SET_LOOP_STRIDE LOW, RD, IBUF, 7, 0
+SET_LOOP_STRIDE LOW, RD, WBUF, 7, 1
+SET_LOOP_STRIDE LOW, RD, BBUF, 7, 1
+SET_LOOP_STRIDE LOW, RD, OBUF, 7, 1
+SET_LOOP_STRIDE LOW, WR, OBUF, 7, 1
+SA_LOOP_CFG 0, 8, {p1}
+SET_LOOP_STRIDE LOW, RD, IBUF, 8, {ib}
+SET_LOOP_STRIDE LOW, RD, OBUF, 8, {ob}
+SET_LOOP_STRIDE LOW, WR, OBUF, 8, {ob}
+SA_LOOP_CFG 0, 9, {ib1}
+SA_REDUCTION_LOOP 32, 2, INNER, IC
+SET_LOOP_STRIDE LOW, RD, IBUF, 9, 1
+SET_LOOP_STRIDE LOW, RD, WBUF, 9, {ob}
+SA_LOOP_CFG 0, 29, 0
+SET_LOOP_STRIDE LOW, ST, OBUF, 29, 0
+LD_ST ST, BUFFER, OBUF, 29, {obuf_req}
+SYNC_INST SYSTOLIC_ARRAY, END, EXEC, 0, 0, 0
+BLOCK_END 1
+",
+                bbuf_req = oc * 4 / 16,
+                wbuf_req = ic * oc / 256,
+                ibuf_req = pixels * ic / 16,
+                obuf_req = pixels * oc * 4 / 16,
+                ob1 = ob - 1,
+                p1 = pixels - 1,
+                ib1 = ib - 1,
+            );
+            let prog = Program::parse_asm(&asm).unwrap();
+            let x: Vec<i64> = (0..pixels * ic).map(|_| rng.gen_range(-128..128)).collect();
+            let w: Vec<i64> = (0..ic * oc).map(|_| rng.gen_range(-128..128)).collect();
+            let bias: Vec<i64> = (0..oc).map(|_| rng.gen_range(-100_000..100_000)).collect();
+            let cfg = NpuConfig::default();
+            let mut d = Dram::new(1 << 20);
+            d.write_elements(0, &x, 1).unwrap();
+            let layout = WeightLayout {
+                kh: 1,
+                kw: 1,
+                ic,
+                oc,
+                tile_ic: ic,
+                tile_oc: oc,
+            };
+            d.write_elements(
+                1 << 16,
+                &shuffle_weights(&w, layout, 16, 16, cfg.wbuf_interleave()),
+                1,
+            )
+            .unwrap();
+            d.write_elements(2 << 16, &bias, 4).unwrap();
+            let mut sim = Simulator::new(cfg, d);
+            let r = sim.run(&prog).unwrap();
+            let got = sim.dram.read_elements(3 << 16, pixels * oc, 4).unwrap();
+            for p in 0..pixels {
+                for o in 0..oc {
+                    let want =
+                        bias[o] + (0..ic).map(|i| x[p * ic + i] * w[i * oc + o]).sum::<i64>();
+                    assert_eq!(got[p * oc + o], want, "ic {ic} oc {oc}: pixel {p} oc {o}");
+                }
+            }
+            assert_eq!(r.macs, (pixels * ib * ob * 256) as u64);
         }
     }
 
