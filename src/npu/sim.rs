@@ -52,6 +52,8 @@ pub enum TrapReason {
     Unsupported(String),
     #[error("malformed program: {0}")]
     Malformed(String),
+    #[error("work limit of {0} systolic steps + SIMD vectors + transfer requests exceeded")]
+    WorkLimit(u64),
 }
 
 /// A stop: the instruction index (0-based, in program order) and the reason.
@@ -270,8 +272,22 @@ pub struct Simulator {
     vmem: [Vec<i32>; 2],
     imm: Vec<i32>,
     scratch: Vec<u8>,
+    /// Stop with `TrapReason::WorkLimit` after this many systolic steps, SIMD vector ops and
+    /// transfer requests (default: unlimited); a guard for untrusted or fuzzed programs.
+    pub work_limit: u64,
+    work: u64,
     busy: Busy,
     report: RunReport,
+}
+
+impl Simulator {
+    fn charge(&mut self, prog: &Program, index: usize, amount: u64) -> Result<(), Trap> {
+        self.work = self.work.saturating_add(amount);
+        if self.work > self.work_limit {
+            return Err(trap(prog, index, TrapReason::WorkLimit(self.work_limit)));
+        }
+        Ok(())
+    }
 }
 
 fn trap(prog: &Program, index: usize, reason: TrapReason) -> Trap {
@@ -298,6 +314,10 @@ fn wrap(v: i64, bits: u32) -> i64 {
     }
 }
 
+fn sat_product(it: impl Iterator<Item = u64>) -> u64 {
+    it.fold(1u64, |a, b| a.saturating_mul(b))
+}
+
 fn div_ceil(a: u64, b: u64) -> u64 {
     a.div_ceil(b.max(1))
 }
@@ -313,6 +333,8 @@ impl Simulator {
             vmem: [vec![0; cfg.vmem_depth * m], vec![0; cfg.vmem_depth * m]],
             imm: vec![0; cfg.imm_depth],
             scratch: Vec::new(),
+            work_limit: u64::MAX,
+            work: 0,
             busy: Busy::default(),
             report: RunReport {
                 cycles: 0,
@@ -348,6 +370,14 @@ impl Simulator {
 
     /// Run a whole program; DRAM holds the results afterwards.
     pub fn run(&mut self, prog: &Program) -> Result<RunReport, Trap> {
+        // The fields are public, so a hand-built config is checked here rather than in `new`.
+        if let Err(e) = self.cfg.validate("simulator configuration") {
+            return Err(Trap {
+                index: 0,
+                instr: None,
+                reason: TrapReason::Malformed(e.to_string()),
+            });
+        }
         let mut now = 0u64;
         let mut start = 0;
         let mut blocks = 0;
@@ -682,12 +712,12 @@ impl Simulator {
             simd_nest = simd_base_nest(prog, ss, se);
             simd_state.init(&cfg);
         }
-        let simd_total: u64 = simd_nest.iter().map(|x| x.1).product();
+        let simd_total = sat_product(simd_nest.iter().map(|x| x.1));
         let mut simd_done = 0u64;
 
         let nt = plan.tiles.len();
-        let total: u64 = plan.tiles.iter().map(|x| x.0).product();
-        let steps_per_tile: u64 = plan.compute.iter().map(|c| c.trips).product();
+        let total = sat_product(plan.tiles.iter().map(|x| x.0));
+        let steps_per_tile = sat_product(plan.compute.iter().map(|c| c.trips));
         let mut idx = vec![0u64; nt];
         // timing state
         let (mut load_end, mut comp_end, mut comp_end2, mut store_end) = (t0, t0, t0, t0);
@@ -736,6 +766,7 @@ impl Simulator {
             self.busy.ch_ibuf += ch[0];
             self.busy.ch_param += ch[1];
             self.busy.ch_obuf += ch[2];
+            self.charge(prog, plan.end_instr, steps_per_tile)?;
             self.sa_compute(prog, &plan, first_reduction)?;
             self.report.systolic_tiles += 1;
             self.report.systolic_steps += steps_per_tile;
@@ -807,6 +838,7 @@ impl Simulator {
         tr: &Transfer,
         idx: &[u64],
     ) -> Result<u64, Trap> {
+        self.charge(prog, tr.instr, sat_product(tr.walker.iter().map(|w| w.0)))?;
         let cfg = &self.cfg;
         let (n, m) = (cfg.array_n, cfg.array_m);
         let dir = if tr.store { 1 } else { 0 };
@@ -820,8 +852,11 @@ impl Simulator {
             _ => m,
         } as u64;
         let req_bytes = tr.request * banks;
-        let requests: u64 = tr.walker.iter().map(|w| w.0).product();
-        let total = (req_bytes * requests) as usize;
+        let requests = sat_product(tr.walker.iter().map(|w| w.0));
+        // saturating: an absurd walker must end in the overflow trap below, not a wrapped size
+        let total = req_bytes
+            .saturating_mul(requests)
+            .min(usize::MAX as u64 / 4) as usize;
         let elem_bytes = match tr.buf {
             IBUF => cfg.data_width,
             WBUF => cfg.wgt_width,
@@ -935,7 +970,7 @@ impl Simulator {
         let names = ["IBUF", "WBUF", "BBUF", "OBUF", "OBUF"];
         let nl = plan.compute.len();
         let trips: Vec<u64> = plan.compute.iter().map(|c| c.trips).collect();
-        let total: u64 = trips.iter().product();
+        let total = sat_product(trips.iter().copied());
         let mut idx = vec![0u64; nl];
         let mut rows = [0i64; 5];
         let mut red_nonzero = 0u32;
@@ -1017,7 +1052,7 @@ impl Simulator {
 
     fn run_simd_alone(&mut self, prog: &Program, s: usize, e: usize, t0: u64) -> Result<u64, Trap> {
         let nest = simd_base_nest(prog, s, e);
-        let total: u64 = nest.iter().map(|x| x.1).product();
+        let total = sat_product(nest.iter().map(|x| x.1));
         let mut st = SimdState::default();
         st.init(&self.cfg);
         let mut t = t0;
@@ -1038,6 +1073,7 @@ impl Simulator {
         k: u64,
         st: &mut SimdState,
     ) -> Result<SimdCost, Trap> {
+        self.charge(prog, s, 1)?;
         let mut rem = k;
         for &(id, trips) in nest.iter().rev() {
             st.base_idx[id] = rem % trips;
@@ -1239,17 +1275,21 @@ impl Simulator {
                     .collect();
                 port.tile_order.clear();
                 let row0 = port.tile_addr as usize;
-                let requests: u64 = walker.iter().map(|w| w.0).product();
-                let total = req_bytes * requests as usize;
+                let requests = sat_product(walker.iter().map(|w| w.0));
+                self.charge(prog, i, requests)?;
+                let total = (req_bytes as u64)
+                    .saturating_mul(requests)
+                    .min(usize::MAX as u64 / 4) as usize;
                 let elems = total / elem_bytes;
                 let depth = self.cfg.vmem_depth;
-                if row0 * lanes + elems > depth * lanes {
+                let end = (row0 * lanes).saturating_add(elems);
+                if end > depth * lanes {
                     return Err(trap(
                         prog,
                         i,
                         TrapReason::BufferOverflow {
                             buffer: NAMESPACES[ns],
-                            row: ((row0 * lanes + elems).div_ceil(lanes)) as i64 - 1,
+                            row: end.div_ceil(lanes) as i64 - 1,
                             depth,
                         },
                     ));
@@ -1353,7 +1393,8 @@ impl Simulator {
             strides.push(s);
         }
         let trips: Vec<u64> = levels.iter().map(|l| l.trips).collect();
-        let total: u64 = trips.iter().product();
+        let total = sat_product(trips.iter().copied());
+        self.charge(prog, i, total)?;
         let m = self.cfg.array_m;
         let frac = st.frac;
         let mut idx = vec![0u64; levels.len()];
@@ -1873,6 +1914,37 @@ BLOCK_END 1
             }
             assert_eq!(r.macs, (pixels * ib * ob * 256) as u64);
         }
+    }
+
+    /// Damaged programs (random words swapped in, random bits flipped) end in a report or a
+    /// trap, never a panic; the work limit bounds runaway loop nests.
+    #[test]
+    fn mutated_programs_never_panic() {
+        use rand::{rngs::SmallRng, Rng, SeedableRng};
+        let mut rng = SmallRng::seed_from_u64(11);
+        let base = tiny_program(2).words().unwrap();
+        let mut traps = 0;
+        for _ in 0..3000 {
+            let mut words = base.clone();
+            for _ in 0..rng.gen_range(1..4) {
+                let i = rng.gen_range(0..words.len());
+                if rng.gen_bool(0.5) {
+                    words[i] ^= 1 << rng.gen_range(0..32);
+                } else {
+                    words[i] = (words[i] & 0xF000_0000) | (rng.gen::<u32>() & 0x0FFF_FFFF);
+                }
+            }
+            let cfg = NpuConfig {
+                dram_bytes: 1 << 24,
+                ..NpuConfig::default()
+            };
+            let mut sim = Simulator::new(cfg, tiny_dram(2));
+            sim.work_limit = 100_000;
+            if sim.run_words(&words).is_err() {
+                traps += 1;
+            }
+        }
+        assert!(traps > 100, "{traps}");
     }
 
     #[test]

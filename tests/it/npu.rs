@@ -253,3 +253,32 @@ fn cli_simulate_reports_mismatches_with_exit_1_and_bad_input_with_exit_2() {
     let out = loomap(&["simulate", "--genesys-testcase", "no/such/dir"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The shipped programs with random damage (words replaced within their opcode, bits
+/// flipped) end in a report or a trap with an index inside the program, never a panic.
+#[test]
+fn damaged_shipped_programs_trap_instead_of_panicking() {
+    use loomap::npu::Simulator;
+    use rand::{rngs::SmallRng, Rng, SeedableRng};
+    let mut rng = SmallRng::seed_from_u64(3);
+    for dir in cases() {
+        let case = TestCase::load(&dir).unwrap();
+        let base = case.program.words().unwrap();
+        for _ in 0..150 {
+            let mut words = base.clone();
+            for _ in 0..rng.gen_range(1..4) {
+                let i = rng.gen_range(0..words.len());
+                if rng.gen_bool(0.5) {
+                    words[i] ^= 1 << rng.gen_range(0..32);
+                } else {
+                    words[i] = (words[i] & 0xF000_0000) | (rng.gen::<u32>() & 0x0FFF_FFFF);
+                }
+            }
+            let mut sim = Simulator::new(case.cfg.clone(), case.dram.clone());
+            sim.work_limit = 200_000;
+            if let Err(t) = sim.run_words(&words) {
+                assert!(t.index < words.len(), "{t}");
+            }
+        }
+    }
+}
