@@ -314,6 +314,12 @@ fn wrap(v: i64, bits: u32) -> i64 {
     }
 }
 
+fn grow(v: &mut Vec<i32>, len: usize) {
+    if v.len() < len {
+        v.resize(len, 0);
+    }
+}
+
 fn sat_product(it: impl Iterator<Item = u64>) -> u64 {
     it.fold(1u64, |a, b| a.saturating_mul(b))
 }
@@ -326,11 +332,13 @@ impl Simulator {
     pub fn new(cfg: NpuConfig, dram: Dram) -> Simulator {
         let (n, m) = (cfg.array_n, cfg.array_m);
         Simulator {
-            ibuf: vec![0; cfg.ibuf_depth * n],
-            wbuf: vec![0; cfg.wbuf_depth * n * m],
-            bbuf: vec![0; cfg.bbuf_depth * m],
-            obuf: vec![0; cfg.obuf_depth * m],
-            vmem: [vec![0; cfg.vmem_depth * m], vec![0; cfg.vmem_depth * m]],
+            // Buffers grow on first touch (up to their configured depth, which is checked on
+            // every access), so large design points cost only the rows a program uses.
+            ibuf: Vec::new(),
+            wbuf: Vec::new(),
+            bbuf: Vec::new(),
+            obuf: Vec::new(),
+            vmem: [Vec::new(), Vec::new()],
             imm: vec![0; cfg.imm_depth],
             scratch: Vec::new(),
             work_limit: u64::MAX,
@@ -888,6 +896,7 @@ impl Simulator {
         scratch.clear();
         scratch.resize(total, 0);
         if tr.store {
+            grow(&mut self.obuf, elems);
             let src = &self.obuf;
             for (e, chunk) in scratch.chunks_exact_mut(elem_bytes).enumerate() {
                 chunk.copy_from_slice(&(src[e] as i64).to_le_bytes()[..elem_bytes]);
@@ -917,6 +926,12 @@ impl Simulator {
             let vals = scratch
                 .chunks_exact(elem_bytes)
                 .map(|c| unpack_element(c) as i32);
+            match tr.buf {
+                IBUF => grow(&mut self.ibuf, elems),
+                OBUF => grow(&mut self.obuf, elems),
+                BBUF => grow(&mut self.bbuf, elems),
+                _ => grow(&mut self.wbuf, rows * row_elems),
+            }
             match tr.buf {
                 IBUF => self.ibuf.iter_mut().zip(vals).for_each(|(d, v)| *d = v),
                 OBUF => self.obuf.iter_mut().zip(vals).for_each(|(d, v)| *d = v),
@@ -971,6 +986,41 @@ impl Simulator {
         let nl = plan.compute.len();
         let trips: Vec<u64> = plan.compute.iter().map(|c| c.trips).collect();
         let total = sat_product(trips.iter().copied());
+        // Rows are affine in the loop indices, so the extremes over the whole nest bound every
+        // access: check them once instead of per step.
+        let (mut lo, mut hi) = ([0i64; 5], [0i64; 5]);
+        for c in &plan.compute {
+            for k in 0..5 {
+                let span = c.strides[k].saturating_mul(c.trips as i64 - 1);
+                lo[k] = lo[k].saturating_add(span.min(0));
+                hi[k] = hi[k].saturating_add(span.max(0));
+            }
+        }
+        for k in 0..5 {
+            let bad = if lo[k] < 0 {
+                Some(lo[k])
+            } else if hi[k] as u64 >= depths[k] as u64 {
+                Some(hi[k])
+            } else {
+                None
+            };
+            if let Some(row) = bad {
+                return Err(trap(
+                    prog,
+                    plan.end_instr,
+                    TrapReason::BufferOverflow {
+                        buffer: names[k],
+                        row,
+                        depth: depths[k],
+                    },
+                ));
+            }
+        }
+        let row_elems = [n, n * m, m, m, m];
+        grow(&mut self.ibuf, (hi[0] as usize + 1) * row_elems[0]);
+        grow(&mut self.wbuf, (hi[1] as usize + 1) * row_elems[1]);
+        grow(&mut self.bbuf, (hi[2] as usize + 1) * row_elems[2]);
+        grow(&mut self.obuf, (hi[3].max(hi[4]) as usize + 1) * m);
         let mut idx = vec![0u64; nl];
         let mut rows = [0i64; 5];
         let mut red_nonzero = 0u32;
@@ -1003,19 +1053,6 @@ impl Simulator {
                         red_nonzero -= 1;
                     }
                     idx[l] = 0;
-                }
-            }
-            for k in 0..5 {
-                if rows[k] < 0 || rows[k] as usize >= depths[k] {
-                    return Err(trap(
-                        prog,
-                        plan.end_instr,
-                        TrapReason::BufferOverflow {
-                            buffer: names[k],
-                            row: rows[k],
-                            depth: depths[k],
-                        },
-                    ));
                 }
             }
             let first = first_reduction_tile && red_nonzero == 0;
@@ -1295,6 +1332,7 @@ impl Simulator {
                     ));
                 }
                 let vm = &mut self.vmem[ns - NS_VMEM1];
+                grow(vm, end);
                 let mut buf = vec![0u8; total];
                 if store {
                     for (e, c) in buf.chunks_exact_mut(elem_bytes).enumerate() {
@@ -1453,8 +1491,19 @@ impl Simulator {
         Ok(row as usize)
     }
 
+    /// Make row `r` (already checked against the depth) of a namespace addressable.
+    fn grow_ns(&mut self, ns: usize, r: usize) {
+        let (n, m) = (self.cfg.array_n, self.cfg.array_m);
+        match ns {
+            NS_OBUF => grow(&mut self.obuf, (r + 1) * m),
+            NS_IBUF => grow(&mut self.ibuf, (r + 1) * n),
+            NS_VMEM1 | NS_VMEM2 => grow(&mut self.vmem[ns - NS_VMEM1], (r + 1) * m),
+            _ => {}
+        }
+    }
+
     fn read_ns(
-        &self,
+        &mut self,
         prog: &Program,
         i: usize,
         ns: usize,
@@ -1463,6 +1512,7 @@ impl Simulator {
     ) -> Result<(), Trap> {
         let r = self.ns_row(prog, i, ns, row)?;
         let m = out.len();
+        self.grow_ns(ns, r);
         match ns {
             NS_OBUF => out.copy_from_slice(&self.obuf[r * m..r * m + m]),
             NS_IMM => out.fill(self.imm[r]),
@@ -1487,6 +1537,7 @@ impl Simulator {
     ) -> Result<(), Trap> {
         let r = self.ns_row(prog, i, ns, row)?;
         let m = v.len();
+        self.grow_ns(ns, r);
         match ns {
             NS_OBUF => {
                 return Err(trap(

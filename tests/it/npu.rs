@@ -42,6 +42,24 @@ fn file_with_suffix(dir: &Path, suffix: &str) -> PathBuf {
     v.pop().unwrap()
 }
 
+/// A writable copy of a test case (its directory and `data/` files; sub-folders of `data/`
+/// are left out, so tensors are read in their raw form).
+fn copy_case(src: &Path, name: &str) -> PathBuf {
+    let dst = crate::cli::scratch(name);
+    for sub in ["", "data"] {
+        std::fs::create_dir_all(dst.join(sub)).unwrap();
+        for e in std::fs::read_dir(src.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                // read + write, not copy: the reference files are read-only
+                let bytes = std::fs::read(&p).unwrap();
+                std::fs::write(dst.join(sub).join(p.file_name().unwrap()), bytes).unwrap();
+            }
+        }
+    }
+    dst
+}
+
 #[test]
 fn binary_decimal_and_assembly_agree_word_for_word() {
     for dir in cases() {
@@ -204,22 +222,7 @@ fn cli_simulate_reports_mismatches_with_exit_1_and_bad_input_with_exit_2() {
         return;
     };
     // a copy of add_test whose golden output has one wrong value
-    let src = root.join("add_test");
-    let dst = crate::cli::scratch("npu-mismatch");
-    for sub in ["", "data"] {
-        std::fs::create_dir_all(dst.join(sub)).unwrap();
-        for e in std::fs::read_dir(src.join(sub)).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_file() {
-                // read + write, not copy: the reference files are read-only
-                std::fs::write(
-                    dst.join(sub).join(p.file_name().unwrap()),
-                    std::fs::read(&p).unwrap(),
-                )
-                .unwrap();
-            }
-        }
-    }
+    let dst = copy_case(&root.join("add_test"), "npu-mismatch");
     let out_txt = dst.join("data/out.txt");
     let text = std::fs::read_to_string(&out_txt).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -281,4 +284,50 @@ fn damaged_shipped_programs_trap_instead_of_panicking() {
             }
         }
     }
+}
+
+/// Retargeting: the conv case under a GeneSys JSON config with the test-vector depths and
+/// 256-bit channels still passes (weights re-laid out for interleave 2), and its transfers
+/// take twice the cycles of the 512-bit default; `--arch` with the bundled loomap arch passes.
+#[test]
+fn conv_case_retargets_from_json_config_and_loomap_arch() {
+    let Some(root) = genesys_root() else {
+        eprintln!("skipping: ../shared/reference/genesys not found");
+        return;
+    };
+    let src = root.join("conv_relu_test");
+    let base = TestCase::load(&src).unwrap().run().unwrap();
+    let dst = copy_case(&src, "npu-retarget");
+    std::fs::write(
+        dst.join("custom_arch_cfg.json"),
+        r#"{"ARRAY_N": 16, "ARRAY_M": 16, "IBUF_DEPTH": 16384, "WBUF_DEPTH": 262144,
+            "OBUF_DEPTH": 16384, "BBUF_DEPTH": 8192, "PARAM_BUF_CHANNEL_BW": 256,
+            "IBUF_CHANNEL_BW": 256, "OBUF_CHANNEL_BW": 256, "SIMD_CHANNEL_BW": 256}"#,
+    )
+    .unwrap();
+    let case = TestCase::load(&dst).unwrap();
+    assert_eq!(
+        (case.cfg.wbuf_depth, case.cfg.wbuf_interleave()),
+        (262144, 2)
+    );
+    let out = case.run().unwrap();
+    assert!(out.passed(), "{:?}", out.first_mismatches);
+    for unit in ["dram.param", "dram.ibuf", "dram.simd"] {
+        assert_eq!(out.report.busy(unit), 2 * base.report.busy(unit), "{unit}");
+    }
+    let _ = std::fs::remove_dir_all(&dst);
+
+    let out = loomap(&[
+        "simulate",
+        "--genesys-testcase",
+        src.to_str().unwrap(),
+        "--arch",
+        "arch/genesys_16x16.toml",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
