@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use loomap::io;
-use loomap::npu::{testcase::TestCase, NpuConfig};
+use loomap::npu::{testcase::TestCase, CalculusNumbering, NpuConfig};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,9 +17,18 @@ pub struct Args {
     /// default: the case's *arch_cfg.json, else GeneSys' benchmark_16x16.
     #[arg(long)]
     arch: Option<PathBuf>,
+    /// CALCULUS function numbering: the compiler's (test vectors) or the ISA sheet's.
+    #[arg(long, value_enum, default_value_t = Calculus::Compiler)]
+    calculus: Calculus,
     /// Print the per-unit timing report.
     #[arg(long)]
     verbose: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Calculus {
+    Compiler,
+    Sheet,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -28,6 +37,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         let arch = io::load_arch(path)?;
         case.cfg = NpuConfig::from_arch(&arch)?;
     }
+    case.cfg.calculus = match a.calculus {
+        Calculus::Compiler => CalculusNumbering::Compiler,
+        Calculus::Sheet => CalculusNumbering::Sheet,
+    };
     let outcome = case.run()?;
     let r = &outcome.report;
     if a.verbose {

@@ -1998,6 +1998,55 @@ BLOCK_END 1
         assert!(traps > 100, "{traps}");
     }
 
+    /// Lane semantics of the SIMD ops (docs/npu.md), with 4 fraction bits where fixed point
+    /// matters: 2.0 = 32, 0.5 = 8.
+    #[test]
+    fn simd_lane_semantics() {
+        use SimdKind as K;
+        let f = [4, 4, 4];
+        let cases = [
+            (K::Add, 0, i32::MAX, 1, i32::MIN),
+            (K::Sub, 0, 5, 7, -2),
+            (K::Mul, 0, 32, 8, 16),
+            (K::Macc, 100, 32, 8, 116),
+            (K::Macc, i32::MAX, 32, 32, i32::MAX),
+            (K::Div, 0, 32, 8, 64),
+            (K::Div, 0, -3, 0, i32::MIN),
+            (K::Max, 0, -3, 2, 2),
+            (K::Min, 0, -3, 2, -3),
+            (K::Rshift, 0, -16, 2, -4),
+            (K::Lshift, 0, 3, 33, 6),
+            (K::CondTrue, 9, 1, 0, 9),
+            (K::CondFalse, 9, 1, 0, 1),
+            (K::Relu, 0, -5, 0, 0),
+            (K::Relu, 0, 5, 0, 5),
+            (K::LeakyRelu, 0, -32, 8, -16),
+            (K::Abs, 0, -7, 0, 7),
+            (K::Sign, 0, -7, 0, -1),
+            (K::Cmp(2), 0, 3, 2, 1),
+            (K::Cmp(4), 0, 3, 2, 0),
+            (K::Floor, 0, 37, 0, 32),
+            (K::Ceil, 0, 37, 0, 48),
+            (K::Saturate(8), 0, 1000, 0, 127),
+            (K::Sqrt, 0, 64, 0, 32),
+        ];
+        for (kind, dst, a, b, want) in cases {
+            assert_eq!(
+                simd_apply(kind, dst, a, b, f),
+                want,
+                "{kind:?}({dst}, {a}, {b})"
+            );
+        }
+        // CALCULUS numbering by configuration (GENESYS.md §2.7 item 4): fn 2 is ABS in the
+        // compiler's table and SIGMOID in the ISA sheet's.
+        assert_eq!(simd_kind(Op::Abs, CalculusNumbering::Compiler), K::Abs);
+        assert_eq!(simd_kind(Op::Abs, CalculusNumbering::Sheet), K::Sigmoid);
+        assert!(matches!(
+            simd_kind(Op::Log2, CalculusNumbering::Sheet),
+            K::Unsupported(_)
+        ));
+    }
+
     #[test]
     fn illegal_opcode_traps_at_its_index() {
         let mut words = tiny_program(1).words().unwrap();
