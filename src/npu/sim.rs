@@ -234,7 +234,6 @@ struct IterEntry {
 #[derive(Clone, Default)]
 struct SimdPort {
     base: u32,
-    base_trips: [u64; 32],
     base_stride: [u32; 32],
     base_set: u32,
     tile_trips: [u64; 32],
@@ -718,7 +717,7 @@ impl Simulator {
         let mut simd_nest: Vec<(usize, u64)> = Vec::new();
         if let Some((ss, se)) = simd {
             simd_nest = simd_base_nest(prog, ss, se);
-            simd_state.init(&cfg);
+            simd_state.init();
         }
         let simd_total = sat_product(simd_nest.iter().map(|x| x.1));
         let mut simd_done = 0u64;
@@ -1091,7 +1090,7 @@ impl Simulator {
         let nest = simd_base_nest(prog, s, e);
         let total = sat_product(nest.iter().map(|x| x.1));
         let mut st = SimdState::default();
-        st.init(&self.cfg);
+        st.init();
         let mut t = t0;
         for k in 0..total {
             let c = self.simd_iteration(prog, s, e, &nest, k, &mut st)?;
@@ -1264,9 +1263,8 @@ impl Simulator {
         let v = a[3];
         match sub {
             0 => set_half(&mut port.base, msb, v),
-            1 => {
-                port.base_trips[field] = v as u64 + 1;
-            }
+            // Base-loop trip counts form the group's repeat nest (`simd_base_nest`).
+            1 => {}
             2 => {
                 set_half(&mut port.base_stride[field], msb, v);
                 port.base_set |= 1 << field;
@@ -1560,7 +1558,7 @@ impl Simulator {
 }
 
 impl SimdState {
-    fn init(&mut self, _cfg: &NpuConfig) {
+    fn init(&mut self) {
         self.iter = vec![[IterEntry::default(); 32]; 5];
         self.ports = vec![SimdPort::default(); 10];
         self.frac = [0; 3];

@@ -342,3 +342,21 @@ fn conv_case_retargets_from_json_config_and_loomap_arch() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A case whose tensors are missing fails with the operand, the file names tried and exit 2.
+#[test]
+fn missing_tensor_is_a_located_error() {
+    let Some(root) = genesys_root() else {
+        eprintln!("skipping: ../shared/reference/genesys not found");
+        return;
+    };
+    let dst = copy_case(&root.join("add_test"), "npu-missing");
+    std::fs::remove_file(dst.join("data/op2.txt")).unwrap();
+    let e = TestCase::load(&dst).err().expect("load fails");
+    assert!(e.message.contains("no data file for input `op2`"), "{e}");
+    assert!(e.hint.contains("op2/op2_raw.txt"), "{e}");
+    let out = loomap(&["simulate", "--genesys-testcase", dst.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("op2"));
+    let _ = std::fs::remove_dir_all(&dst);
+}
