@@ -162,10 +162,26 @@ fn dim(map: &serde_json::Map<String, serde_json::Value>, key: &str) -> Option<us
     map.get(key).and_then(|v| v.as_u64()).map(|v| v as usize)
 }
 
-/// Where a tensor's values are: `name.txt`, `name/name_raw.txt` (raw, element order), or
-/// `name/name_shuffled.txt` (packed 32-bit words in DRAM order), in DIR or DIR/data; names
-/// from `data_locations.json` are tried too.
-fn find_tensor(dir: &Path, name: &str, locations: &serde_json::Value) -> Option<(PathBuf, bool)> {
+/// How a tensor file is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TensorForm {
+    /// One element per line in the tensor's own order (NHWC, `[KH, KW, IC, OC]`, ...).
+    Raw,
+    /// One element per line, already in DRAM order (`*_shuffled_raw.txt`).
+    DramElements,
+    /// Packed 32-bit words in DRAM order, four int8 each (`*_shuffled.txt`).
+    PackedWords,
+}
+
+/// Where a tensor's values are: `name.txt` or `name/name_raw.txt` (raw),
+/// `name/name_shuffled.txt` or `name_shuffled.txt` (packed words), `name_shuffled_raw.txt`
+/// (DRAM-ordered elements), in DIR or DIR/data; names from `data_locations.json` are tried
+/// too. Raw forms come first, so the runner lays them out itself.
+fn find_tensor(
+    dir: &Path,
+    name: &str,
+    locations: &serde_json::Value,
+) -> Option<(PathBuf, TensorForm)> {
     let roots = [dir.join("data"), dir.to_path_buf()];
     let mut names = vec![name.to_string()];
     if let Some(p) = locations
@@ -179,13 +195,20 @@ fn find_tensor(dir: &Path, name: &str, locations: &serde_json::Value) -> Option<
     }
     for n in &names {
         for r in &roots {
-            for (p, shuffled) in [
-                (r.join(format!("{n}.txt")), false),
-                (r.join(n).join(format!("{n}_raw.txt")), false),
-                (r.join(n).join(format!("{n}_shuffled.txt")), true),
+            use TensorForm::*;
+            for (p, form) in [
+                (r.join(format!("{n}.txt")), Raw),
+                (r.join(n).join(format!("{n}_raw.txt")), Raw),
+                (
+                    r.join(n).join(format!("{n}_shuffled_raw.txt")),
+                    DramElements,
+                ),
+                (r.join(format!("{n}_shuffled_raw.txt")), DramElements),
+                (r.join(n).join(format!("{n}_shuffled.txt")), PackedWords),
+                (r.join(format!("{n}_shuffled.txt")), PackedWords),
             ] {
                 if p.is_file() {
-                    return Some((p, shuffled));
+                    return Some((p, form));
                 }
             }
         }
@@ -318,9 +341,9 @@ impl TestCase {
         let mut inputs = Vec::new();
         for op in &ins {
             let buffer = op.data_path.get(1).cloned().unwrap_or_default();
-            let Some((file, shuffled)) = find_tensor(dir, &op.name, &locations) else {
+            let Some((file, form)) = find_tensor(dir, &op.name, &locations) else {
                 if op.data_path.first().map(String::as_str) == Some("DRAM") && json.is_some() {
-                    return Err(err(dir, format!("no data file for input `{}`", op.name), format!("expected {0}.txt, {0}/{0}_raw.txt or {0}/{0}_shuffled.txt in the directory or data/", op.name)));
+                    return Err(err(dir, format!("no data file for input `{}`", op.name), format!("expected {0}.txt, {0}/{0}_raw.txt, {0}_shuffled_raw.txt or {0}_shuffled.txt (also under {0}/) in the directory or data/", op.name)));
                 }
                 continue;
             };
@@ -328,8 +351,10 @@ impl TestCase {
                 err(&program_file, format!("input `{}` goes to {buffer}, but the program never sets a DRAM base for {buffer}", op.name), "the test case's program and operand list disagree")
             })?;
             let values = read_numbers(&file)?;
-            let bytes = if shuffled {
+            let bytes = if form == TensorForm::PackedWords {
                 unpack_words(&values)
+            } else if form == TensorForm::DramElements {
+                pack_elements(&values, dtype_bytes(&op.dtype, &meta, &op.name)?)
             } else {
                 let eb = dtype_bytes(&op.dtype, &meta, &op.name)?;
                 if buffer == "WBUF" {

@@ -360,3 +360,32 @@ fn missing_tensor_is_a_located_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("op2"));
     let _ = std::fs::remove_dir_all(&dst);
 }
+
+/// The conv case with its tensors only in DRAM-ordered forms (packed `*_shuffled.txt` for data
+/// and weights, `weight_shuffled_raw.txt` variant too) passes like the raw one.
+#[test]
+fn conv_case_passes_from_shuffled_tensor_files() {
+    let Some(root) = genesys_root() else {
+        eprintln!("skipping: ../shared/reference/genesys not found");
+        return;
+    };
+    let src = root.join("conv_relu_test");
+    for weight_file in ["weight_shuffled.txt", "weight_shuffled_raw.txt"] {
+        let dst = crate::cli::scratch(&format!("npu-shuffled-{weight_file}"));
+        let copy = |from: PathBuf, to: PathBuf| {
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::write(to, std::fs::read(from).unwrap()).unwrap();
+        };
+        for f in ["conv_bias_relu1_binary.txt", "conv_bias_relu1_json.json"] {
+            copy(src.join(f), dst.join(f));
+        }
+        for f in ["bias.txt", "out.txt", "data/data_shuffled.txt"] {
+            copy(src.join("data").join(f), dst.join("data").join(f));
+        }
+        let w = format!("weight/{weight_file}");
+        copy(src.join("data").join(&w), dst.join("data").join(&w));
+        let out = TestCase::load(&dst).unwrap().run().unwrap();
+        assert!(out.passed(), "{weight_file}: {:?}", out.first_mismatches);
+        let _ = std::fs::remove_dir_all(&dst);
+    }
+}
