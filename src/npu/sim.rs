@@ -400,15 +400,9 @@ impl Simulator {
                 })?;
             now = self.run_block(prog, start, end, now)?;
             blocks += 1;
-            let last = prog.instrs[end].args[0] & 1 == 1;
+            // IS_END is not a stop: the multi-layer `resnet50_conv_0` vector ends every
+            // layer's block with BLOCK_END 1 and still runs the next one.
             start = end + 1;
-            if last && start < prog.instrs.len() {
-                return Err(trap(
-                    prog,
-                    start,
-                    TrapReason::Malformed("instructions after the last block (BLOCK_END 1)".into()),
-                ));
-            }
         }
         let b = self.busy;
         let mut r = self.report.clone();
@@ -2043,6 +2037,18 @@ BLOCK_END 1
             simd_kind(Op::Log2, CalculusNumbering::Sheet),
             K::Unsupported(_)
         ));
+    }
+
+    /// Two blocks that both end with BLOCK_END 1 (as the public multi-layer vector does) both
+    /// run, one after the other.
+    #[test]
+    fn every_block_runs_even_after_is_end() {
+        let mut p = tiny_program(1);
+        p.instrs.extend(tiny_program(1).instrs);
+        let r = Simulator::new(NpuConfig::default(), tiny_dram(1))
+            .run(&p)
+            .unwrap();
+        assert_eq!((r.blocks, r.systolic_tiles, r.cycles), (2, 2, 2 * 67));
     }
 
     #[test]

@@ -199,6 +199,7 @@ fn find_tensor(
             for (p, form) in [
                 (r.join(format!("{n}.txt")), Raw),
                 (r.join(n).join(format!("{n}_raw.txt")), Raw),
+                (r.join(format!("{n}_raw.txt")), Raw),
                 (
                     r.join(n).join(format!("{n}_shuffled_raw.txt")),
                     DramElements,
@@ -334,7 +335,7 @@ impl TestCase {
         let json = find_suffix(&dirs[..1], "_json.json");
         let (ins, outs) = match &json {
             Some(p) => load_operands(p)?,
-            None => default_operands(&cfg),
+            None => default_operands(&cfg, &program, &dirs),
         };
         let meta = json.clone().unwrap_or_else(|| dir.to_path_buf());
         let mut dram = Dram::new(cfg.dram_bytes);
@@ -514,15 +515,78 @@ fn weight_layout(op: &Operand, meta: &Path, count: usize) -> Result<WeightLayout
     })
 }
 
+/// Full size and tile size of every loop dimension from the compiler's
+/// `*_operations_idx.txt` (`(OC)loop0[0]: START=0; STOP=64; STRIDE=64; ...`): the first loop
+/// of a dimension is its outer tile loop, so STOP is the size and STRIDE the tile.
+fn dims_from_operations(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut dims = serde_json::Map::new();
+    for line in text.lines() {
+        let t = line.trim_start_matches(|c: char| c.is_ascii_digit() || c.is_whitespace());
+        let Some(rest) = t.strip_prefix('(') else {
+            continue;
+        };
+        let Some((dim, rest)) = rest.split_once(')') else {
+            continue;
+        };
+        let field = |key: &str| {
+            rest.split(';').find_map(|f| {
+                f.trim()
+                    .strip_prefix(key)
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
+        };
+        if let (Some(stop), Some(stride)) = (field("STOP="), field("STRIDE=")) {
+            if !dims.contains_key(dim) {
+                dims.insert(dim.to_string(), serde_json::json!([stop, stride]));
+            }
+        }
+    }
+    dims
+}
+
 /// Without the compiler JSON: the conv codelet's names (GENESYS.md §6): data → IBUF,
-/// weight → WBUF (DRAM-ordered file required), bias → BBUF, out from the SIMD's VMEM2 store.
-fn default_operands(cfg: &NpuConfig) -> (Vec<Operand>, Vec<Operand>) {
+/// weight → WBUF, bias → BBUF; the output leaves through the program's SIMD store if it has
+/// one, else through OBUF. Weight shape and tile come from `*_operations_idx.txt`.
+fn default_operands(
+    cfg: &NpuConfig,
+    prog: &Program,
+    dirs: &[PathBuf],
+) -> (Vec<Operand>, Vec<Operand>) {
+    let mut shape = serde_json::Map::new();
+    let mut tile = serde_json::Map::new();
+    if let Some(text) =
+        find_suffix(dirs, "_operations_idx.txt").and_then(|p| std::fs::read_to_string(p).ok())
+    {
+        for (dim, v) in dims_from_operations(&text) {
+            if ["KH", "KW", "IC", "OC"].contains(&dim.as_str()) {
+                shape.insert(dim.clone(), v[0].clone());
+                tile.insert(dim, v[1].clone());
+            }
+        }
+    }
+    let out_buffer = prog
+        .instrs
+        .iter()
+        .find(|i| i.op == Op::StStart)
+        .and_then(|i| super::isa::NAMESPACES.get(i.args[1] as usize))
+        .copied()
+        .unwrap_or("OBUF");
     let mk = |name: &str, dtype: String, path: &[&str]| Operand {
         name: name.into(),
         dtype,
-        shape: Default::default(),
+        shape: if name == "weight" {
+            shape.clone()
+        } else {
+            Default::default()
+        },
         data_path: path.iter().map(|s| s.to_string()).collect(),
-        tiling: Default::default(),
+        tiling: if name == "weight" {
+            [("WBUF".to_string(), serde_json::Value::Object(tile.clone()))]
+                .into_iter()
+                .collect()
+        } else {
+            Default::default()
+        },
     };
     let fxp = |w: u32| format!("FXP{w}");
     (
@@ -531,6 +595,6 @@ fn default_operands(cfg: &NpuConfig) -> (Vec<Operand>, Vec<Operand>) {
             mk("weight", fxp(cfg.wgt_width), &["DRAM", "WBUF"]),
             mk("bias", fxp(cfg.bias_width), &["DRAM", "BBUF"]),
         ],
-        vec![mk("out", fxp(cfg.acc_width), &["VMEM2", "DRAM"])],
+        vec![mk("out", fxp(cfg.acc_width), &[out_buffer, "DRAM"])],
     )
 }

@@ -389,3 +389,20 @@ fn conv_case_passes_from_shuffled_tensor_files() {
         let _ = std::fs::remove_dir_all(&dst);
     }
 }
+
+/// Without the compiler JSON the runner falls back to the conv codelet's operand names, the
+/// weight shape and tile from `*_operations_idx.txt`, and the output store the program uses.
+#[test]
+fn conv_case_runs_without_the_compiler_json() {
+    let Some(root) = genesys_root() else {
+        eprintln!("skipping: ../shared/reference/genesys not found");
+        return;
+    };
+    let dst = copy_case(&root.join("conv_relu_test"), "npu-nojson");
+    std::fs::remove_file(dst.join("conv_bias_relu1_json.json")).unwrap();
+    let case = TestCase::load(&dst).unwrap();
+    assert_eq!(case.output.buffer, "VMEM2");
+    let out = case.run().unwrap();
+    assert!(out.passed(), "{:?}", out.first_mismatches);
+    let _ = std::fs::remove_dir_all(&dst);
+}
