@@ -7,6 +7,7 @@ mod eval;
 mod import;
 mod plot;
 mod search;
+mod simulate;
 mod sweep;
 
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ enum Command {
     Merge(sweep::MergeArgs),
     /// Re-render a sweep's plots from its CSV files.
     Plot(plot::Args),
+    /// Run a GeneSys test case on the NPU simulator and compare with its golden output.
+    Simulate(simulate::Args),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -65,5 +68,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Merge(a) => sweep::merge(a),
         Command::Plot(a) => plot::run(a),
         Command::Estimate(a) => estimate::run(a),
+        Command::Simulate(a) => simulate::run(a),
     }
 }

@@ -4,6 +4,7 @@ mod cli;
 mod engines;
 mod estimate;
 // The oracle indexes parallel per-level/per-tensor tables by position on purpose.
+mod npu;
 #[allow(clippy::needless_range_loop)]
 mod oracle;
 mod presets;
