@@ -16,11 +16,12 @@ fn bench_evaluate(c: &mut Criterion) {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
     let mut cases = Vec::new();
     for layer in &net.layers {
+        let evaluator = model::Evaluator::new(&arch, &layer.problem);
         let mut found = 0;
         for _ in 0..20_000 {
             let m = mapspace::random_mapping(&arch, &layer.problem, &mut rng);
             if model::evaluate(&arch, &layer.problem, &m).is_ok() {
-                cases.push((&layer.problem, m));
+                cases.push((evaluator.clone(), m));
                 found += 1;
                 if found == 20 {
                     break;
@@ -34,8 +35,8 @@ fn bench_evaluate(c: &mut Criterion) {
         let mut stats = model::Stats::default();
         b.iter(|| {
             let mut acc = 0u64;
-            for (p, m) in &cases {
-                if let Ok(s) = model::evaluate_into(&arch, p, m, &mut stats) {
+            for (evaluator, m) in &cases {
+                if let Ok(s) = evaluator.evaluate_into(m, &mut stats) {
                     acc = acc.wrapping_add(s.cycles);
                 }
             }
