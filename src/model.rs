@@ -161,6 +161,17 @@ pub struct Evaluator<'a> {
     latency: u64,
     levels: [LevelConsts; MAX_LEVELS],
     tensors: [TensorConsts; MAX_TENSORS],
+    /// Per dimension, the ranks a loop over it widens: `grows[d][..grow_len[d]]`.
+    grows: [[Grow; MAX_TENSORS * MAX_RANKS]; MAX_DIMS],
+    grow_len: [usize; MAX_DIMS],
+}
+
+/// Rank `rank` of `tensor` indexes a dimension with coefficient `coef`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Grow {
+    tensor: u8,
+    rank: u8,
+    coef: u64,
 }
 
 /// What the model needs of one storage level, in the form the hot loops use.
@@ -217,6 +228,19 @@ const NO_SLOT: usize = MAX_RANKS;
 /// Rank widths of one tile, plus the scratch rank (always 1).
 type Widths = [u64; MAX_RANKS + 1];
 
+impl TensorConsts {
+    /// Elements of the box the tensor covers when each dimension spans `extent` (as
+    /// `Problem::tile_size`), for single-rank tensors: no branch per dimension.
+    #[inline]
+    fn box_size(&self, extent: &[u64; MAX_DIMS]) -> u64 {
+        let mut width: Widths = [1; MAX_RANKS + 1];
+        for d in 0..MAX_DIMS {
+            width[self.slot[d]] += self.coef[d] * (extent[d] - 1);
+        }
+        width.iter().product()
+    }
+}
+
 impl<'a> Evaluator<'a> {
     pub fn new(arch: &'a Arch, problem: &'a Problem) -> Evaluator<'a> {
         let mut levels = [LevelConsts::default(); MAX_LEVELS];
@@ -260,6 +284,24 @@ impl<'a> Evaluator<'a> {
             }
             tc.size = problem.tensor_size(t);
         }
+        let mut grows = [[Grow::default(); MAX_TENSORS * MAX_RANKS]; MAX_DIMS];
+        let mut grow_len = [0; MAX_DIMS];
+        for d in 0..problem.num_dims() {
+            for t in 0..problem.num_tensors() {
+                for r in 0..problem.ranks(t) {
+                    let coef = problem.coef(t, r, d);
+                    if coef != 0 {
+                        // Bounded by MAX_TENSORS and MAX_RANKS, which `Problem::new` enforces.
+                        grows[d][grow_len[d]] = Grow {
+                            tensor: t as u8,
+                            rank: r as u8,
+                            coef,
+                        };
+                        grow_len[d] += 1;
+                    }
+                }
+            }
+        }
         let macs = problem.macs();
         Evaluator {
             arch,
@@ -276,6 +318,8 @@ impl<'a> Evaluator<'a> {
                 .sum(),
             levels,
             tensors,
+            grows,
+            grow_len,
         }
     }
 
@@ -348,9 +392,14 @@ impl<'a> Evaluator<'a> {
                 }
                 let mut distinct = 1u64;
                 for between in child_level..=lvl {
-                    if shape.spatial_start[between] != shape.spatial_start[between + 1] {
-                        distinct *= distinct_in_group(self.problem, t, shape, between);
+                    if shape.spatial_start[between] == shape.spatial_start[between + 1] {
+                        continue;
                     }
+                    distinct *= if tc.single_rank {
+                        distinct_in_group_single_rank(tc, shape, between)
+                    } else {
+                        distinct_in_group(self.problem, t, shape, between)
+                    };
                 }
                 let traffic = child_deltas * distinct;
                 let tile = stats.tensors[lvl][t].utilized_capacity;
@@ -373,8 +422,10 @@ impl<'a> Evaluator<'a> {
                     // one instance touches the whole tensor.
                     let partition = if shape.spatial_above[lvl + 1] == 1 {
                         tc.size
+                    } else if tc.single_rank {
+                        tc.box_size(&partition_extent(shape, lvl))
                     } else {
-                        partition_size(self.problem, t, shape, lvl)
+                        self.problem.tile_size(t, &partition_extent(shape, lvl))
                     };
                     ts.partition_size = partition;
                     ts.updates = traffic;
@@ -512,14 +563,8 @@ impl<'a> Evaluator<'a> {
                 }
                 // A loop of bound b over extent e widens each rank by coef × e × (b − 1).
                 let grow = stride[l.dim] * (l.bound - 1);
-                for (t, tc) in self.tensors[..ntensors].iter().enumerate() {
-                    if tc.single_rank {
-                        width[t][tc.slot[l.dim]] += tc.coef[l.dim] * grow;
-                    } else {
-                        for (r, wr) in width[t][..MAX_RANKS].iter_mut().enumerate() {
-                            *wr += self.problem.coef(t, r, l.dim) * grow;
-                        }
-                    }
+                for g in &self.grows[l.dim][..self.grow_len[l.dim]] {
+                    width[usize::from(g.tensor)][usize::from(g.rank)] += g.coef * grow;
                 }
                 stride[l.dim] *= l.bound;
             }
@@ -681,14 +726,20 @@ impl NestShape {
     }
 }
 
-/// Elements of `t` one instance of `level` ever touches: the box of every loop but the
-/// spatial loops above it (each divides its dimension's full extent exactly).
+/// Elements of `t` one instance of `level` ever touches.
 fn partition_size(problem: &Problem, t: usize, shape: &NestShape, level: usize) -> u64 {
+    problem.tile_size(t, &partition_extent(shape, level))
+}
+
+/// The extents one instance of `level` ever covers: those of every loop but the spatial
+/// loops above it (each divides its dimension's full extent exactly).
+#[inline]
+fn partition_extent(shape: &NestShape, level: usize) -> [u64; MAX_DIMS] {
     let mut ext = shape.full_extent;
     for l in &shape.spatial[shape.spatial_start[level + 1]..shape.spatial_len] {
         ext[l.dim] /= l.bound;
     }
-    problem.tile_size(t, &ext)
+    ext
 }
 
 /// Distinct tiles of `t` among the children of one instance of `level` (its spatial loops):
@@ -722,6 +773,36 @@ fn distinct_in_group(problem: &Problem, t: usize, shape: &NestShape, level: usiz
                 distinct *= distinct_sums(&terms[..n]);
             }
         }
+    }
+    distinct
+}
+
+/// [`distinct_in_group`] for a tensor whose every dimension indexes at most one rank.
+fn distinct_in_group_single_rank(tc: &TensorConsts, shape: &NestShape, level: usize) -> u64 {
+    let loops = &shape.spatial[shape.spatial_start[level]..shape.spatial_start[level + 1]];
+    let mut distinct = 1u64;
+    let mut counted = 0u32; // ranks whose window is already counted
+    for (i, l) in loops.iter().enumerate() {
+        let r = tc.slot[l.dim];
+        if r == NO_SLOT || counted & (1 << r) != 0 {
+            continue; // multicast, or part of a window counted at its first loop
+        }
+        counted |= 1 << r;
+        let mut terms = [(0u64, 0u64); 8];
+        let mut n = 0;
+        for m in loops[i..].iter().filter(|m| tc.slot[m.dim] == r) {
+            if n < terms.len() {
+                terms[n] = (tc.coef[m.dim] * m.stride, m.bound);
+                n += 1;
+            } else {
+                distinct *= m.bound; // beyond the tracked window: assume unique
+            }
+        }
+        distinct *= if n == 1 {
+            terms[0].1
+        } else {
+            distinct_sums(&terms[..n])
+        };
     }
     distinct
 }
