@@ -453,7 +453,7 @@ impl<'a> Evaluator<'a> {
         // afterwards.
         let mut cycles = per_compute;
         // A level with no bandwidth limit takes as long as the compute.
-        let compute_cycles = ceil_u64(per_compute as f64);
+        let compute_cycles = ceil_u64(to_f64(per_compute));
         let mut energy = 0.0;
         let mut leak_per_cycle = 0.0;
         for (lvl, lc) in self.levels[..nlev].iter().enumerate() {
@@ -462,9 +462,9 @@ impl<'a> Evaluator<'a> {
             // charged per utilized cluster. Timeloop assumes utilized instances are spread
             // uniformly, so that is min(utilized instances, clusters).
             let charged = if lc.clusters != 0 {
-                utilized.min(lc.clusters).max(1) as f64
+                to_f64(utilized.min(lc.clusters).max(1))
             } else {
-                utilized as f64
+                to_f64(utilized)
             };
             let (mut r, mut w) = (0u64, 0u64);
             let mut any_kept = false;
@@ -482,7 +482,7 @@ impl<'a> Evaluator<'a> {
                 energy += ts.energy_pj;
             }
             let rate = if any_kept {
-                lc.leak_pj_per_cycle * utilized as f64
+                lc.leak_pj_per_cycle * to_f64(utilized)
             } else {
                 0.0
             };
@@ -492,10 +492,10 @@ impl<'a> Evaluator<'a> {
             let c = if lc.bandwidths == [None; 3] {
                 compute_cycles
             } else {
-                let mut c = per_compute as f64;
+                let mut c = to_f64(per_compute);
                 for (bw, words) in lc.bandwidths.into_iter().zip([r, w, r + w]) {
                     if let Some(bw) = bw {
-                        c = c.max(words as f64 / bw);
+                        c = c.max(to_f64(words) / bw);
                     }
                 }
                 ceil_u64(c)
@@ -506,9 +506,9 @@ impl<'a> Evaluator<'a> {
         let cycles = cycles + self.latency;
         if leak_per_cycle != 0.0 {
             for leak in &mut stats.leak_energy_pj[..nlev] {
-                *leak *= cycles as f64;
+                *leak *= to_f64(cycles);
             }
-            energy += leak_per_cycle * cycles as f64;
+            energy += leak_per_cycle * to_f64(cycles);
         }
         stats.compute_energy_pj = self.compute_energy_pj;
         energy += stats.compute_energy_pj;
@@ -517,7 +517,7 @@ impl<'a> Evaluator<'a> {
             cycles,
             energy_pj: energy,
             macs,
-            utilization: macs as f64 / (self.arch.compute.instances as f64 * cycles as f64),
+            utilization: to_f64(macs) / (to_f64(self.arch.compute.instances) * to_f64(cycles)),
             area_um2: self.area_um2,
         })
     }
@@ -632,19 +632,19 @@ impl Block {
     #[inline]
     fn vectors(self, words: u64) -> f64 {
         match self {
-            Block::One => words as f64,
+            Block::One => to_f64(words),
             Block::PowerOfTwo { shift, mask } => {
-                ((words >> shift) + u64::from(words & mask != 0)) as f64
+                to_f64((words >> shift) + u64::from(words & mask != 0))
             }
             Block::Other(block) => {
-                let mut q = (words as f64 / block as f64) as u64;
+                let mut q = (to_f64(words) / to_f64(block)) as u64;
                 if q.saturating_mul(block) < words {
                     q += 1;
                 }
                 if q > 0 && (q - 1).saturating_mul(block) >= words {
                     q -= 1;
                 }
-                q as f64
+                to_f64(q)
             }
         }
     }
@@ -656,12 +656,25 @@ fn vectors(words: u64, block: u64) -> f64 {
     Block::new(block).vectors(words)
 }
 
+/// `x as f64`, in one instruction for x < 2^63 (every count in practice): the baseline
+/// x86-64 target has only a signed conversion, and the compiler's unsigned one costs about
+/// ten. Larger values are halved with the lost bit kept sticky (round to odd), converted
+/// and doubled, which rounds exactly as `as` does.
+#[inline]
+fn to_f64(x: u64) -> f64 {
+    if x <= i64::MAX as u64 {
+        x as i64 as f64
+    } else {
+        ((x >> 1 | (x & 1)) as i64 as f64) * 2.0
+    }
+}
+
 /// ceil(x) for a non-negative finite x, inline: without SSE4.1 the baseline x86-64 target
 /// calls libm for `f64::ceil`.
 #[inline]
 fn ceil_u64(x: f64) -> u64 {
     let i = x as u64;
-    if (i as f64) < x {
+    if to_f64(i) < x {
         i + 1
     } else {
         i
@@ -1156,6 +1169,21 @@ mod tests {
                     "{words}/{block}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn fast_conversion_matches_as_f64() {
+        for x in [
+            0u64,
+            1,
+            (1 << 53) + 1,
+            (1 << 63) - 1,
+            1 << 63,
+            (1 << 63) + 1025,
+            u64::MAX,
+        ] {
+            assert_eq!(to_f64(x).to_bits(), (x as f64).to_bits(), "{x}");
         }
     }
 
