@@ -18,6 +18,8 @@ use crate::workload::{Problem, MAX_DIMS, MAX_RANKS, MAX_TENSORS, NO_RANK};
 
 /// Most storage levels the model handles.
 pub const MAX_LEVELS: usize = 16;
+// Per-tensor keeper sets and the levels with fanouts are `u32` bit masks.
+const _: () = assert!(MAX_LEVELS < 31);
 
 /// Why a mapping cannot run. Small and `Copy`, so searches can count reasons cheaply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -386,15 +388,18 @@ impl<'a> Evaluator<'a> {
             let mut child: Option<usize> = None;
             let mut child_deltas = per_compute; // every MAC touches each operand once
             let mut child_level = 0usize; // fanouts of levels >= this one lie between child and parent
-            for lvl in 0..nlev {
-                if mapping.keep[lvl] & (1 << t) == 0 {
-                    continue;
-                }
+            let mut keepers = shape.keepers[t];
+            while keepers != 0 {
+                let lvl = keepers.trailing_zeros() as usize;
+                keepers &= keepers - 1;
+                // Levels from the child's parent up to this one that have spatial loops.
+                let up_to_here = (2u32 << lvl) - 1;
+                let below_child = (1u32 << child_level) - 1;
+                let mut fanouts = shape.fanout_levels & up_to_here & !below_child;
                 let mut distinct = 1u64;
-                for between in child_level..=lvl {
-                    if shape.spatial_start[between] == shape.spatial_start[between + 1] {
-                        continue;
-                    }
+                while fanouts != 0 {
+                    let between = fanouts.trailing_zeros() as usize;
+                    fanouts &= fanouts - 1;
                     distinct *= if tc.single_rank {
                         distinct_in_group_single_rank(tc, shape, between)
                     } else {
@@ -535,6 +540,8 @@ impl<'a> Evaluator<'a> {
         let mut stride = [1u64; MAX_DIMS];
         let mut n = 0usize;
         let mut ns = 0usize;
+        shape.keepers = [0; MAX_TENSORS];
+        shape.fanout_levels = 0;
         for lvl in 0..self.num_levels {
             shape.spatial_start[lvl] = ns;
             for l in nest.level_loops(lvl) {
@@ -573,6 +580,7 @@ impl<'a> Evaluator<'a> {
                 let ts = &mut stats.tensors[lvl][t];
                 *ts = TensorStats::default();
                 if keep & (1 << t) != 0 {
+                    shape.keepers[t] |= 1 << lvl;
                     ts.kept = true;
                     // Ranks past the tensor's last, and the scratch rank, are 1 wide.
                     ts.utilized_capacity = width[t].iter().product();
@@ -580,6 +588,9 @@ impl<'a> Evaluator<'a> {
                 }
             }
             shape.first_temporal_above[lvl] = n;
+            if ns != shape.spatial_start[lvl] {
+                shape.fanout_levels |= 1 << lvl;
+            }
             shape.spatial_start[lvl + 1] = ns;
         }
         shape.full_extent = stride;
@@ -697,6 +708,10 @@ struct NestShape {
     spatial: [SpatialLoop; MAX_WALK],
     spatial_start: [usize; MAX_LEVELS + 1],
     spatial_len: usize,
+    /// Bit l set: level l has spatial loops.
+    fanout_levels: u32,
+    /// Per tensor, bit l set: level l keeps it.
+    keepers: [u32; MAX_TENSORS],
     /// The temporal loops, inner to outer.
     temporal: [TemporalLoop; MAX_WALK],
     temporal_len: usize,
@@ -732,6 +747,8 @@ impl NestShape {
             spatial: [SpatialLoop::default(); MAX_WALK],
             spatial_start: [0; MAX_LEVELS + 1],
             spatial_len: 0,
+            fanout_levels: 0,
+            keepers: [0; MAX_TENSORS],
             temporal: [TemporalLoop::default(); MAX_WALK],
             temporal_len: 0,
             first_temporal_above: [0; MAX_LEVELS],
