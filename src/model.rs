@@ -953,26 +953,29 @@ fn temporal_deltas(
         tile
     };
     let mut total = tile + first.steps * delta;
-    // Outer loops, inner to outer. `wrap` is how far the tile moves back, per rank, when the
-    // loops inside the current one wrap around (0 on the scratch rank); `moving` counts the
-    // ranks where that is non-zero.
-    let mut wrap = [0i64; MAX_RANKS + 1];
-    wrap[r] = -((c * (first.bound - 1) * first.stride) as i64);
-    let mut moving = usize::from(wrap[r] != 0);
+    // Outer loops, inner to outer. The tile moves back when the loops inside the current
+    // one wrap around. Once two ranks move back the walk ends (below), so at most one rank
+    // `back_rank` has moved, by `back` (≤ 0; 0 when none has).
+    let mut back_rank = r;
+    let mut back = -((c * (first.bound - 1) * first.stride) as i64);
     for tl in outer {
         let r = tc.slot[tl.dim];
         let c = tc.coef[tl.dim];
-        let before = wrap[r];
+        let same = r == back_rank;
+        let before = if same { back } else { 0 };
+        let other_moved = back != 0 && !same;
         let o = before + (c * tl.stride) as i64;
-        let others = moving - usize::from(before != 0);
-        let delta = if o != 0 || others > 0 { tile } else { 0 };
-        wrap[r] = before - (c * (tl.bound - 1) * tl.stride) as i64;
-        moving = others + usize::from(wrap[r] != 0);
-        if moving >= 2 {
+        let delta = if o != 0 || other_moved { tile } else { 0 };
+        let after = before - (c * (tl.bound - 1) * tl.stride) as i64;
+        if other_moved && after != 0 {
             // Wraps only ever grow more negative, so with two ranks moving back no later
             // step can land the tile where it was: every remaining step reloads it. This
             // loop steps `steps` times; the loops outside it step (outside − 1) times.
             return total + tl.steps * delta + (tl.outside - 1) * tile;
+        }
+        if after != 0 {
+            back_rank = r;
+            back = after;
         }
         total += tl.steps * delta;
     }
