@@ -11,6 +11,14 @@
 //!
 //! Pure, `Sync`, deterministic, and allocation-free per call: all state lives in fixed-size
 //! arrays, in the caller's [`Stats`] scratch for [`evaluate_into`]. Never does IO.
+//!
+//! Speed: an [`Evaluator`] holds what depends only on the (architecture, problem) pair
+//! (level capacities and energies, vector rounding, which rank each dimension widens);
+//! loops that score many mappings of one layer build it once and share it by reference
+//! (the search driver does, per batch). [`evaluate`] and [`evaluate_into`] build one per
+//! call and give identical results. Per mapping there is one pass over the nest (tile
+//! widths, capacities, keeper and fanout bit masks), one delta walk per kept tile (it stops
+//! as soon as two ranks move back), and one pass per level for energy and cycles.
 
 use crate::arch::{Arch, LevelClass};
 use crate::mapping::{Mapping, Spacetime};
