@@ -636,7 +636,7 @@ enum Block {
 
 impl Block {
     fn new(block: u64) -> Block {
-        if block <= 1 {
+        if block == 1 {
             Block::One
         } else if block.is_power_of_two() {
             Block::PowerOfTwo {
