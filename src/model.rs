@@ -11,6 +11,14 @@
 //!
 //! Pure, `Sync`, deterministic, and allocation-free per call: all state lives in fixed-size
 //! arrays, in the caller's [`Stats`] scratch for [`evaluate_into`]. Never does IO.
+//!
+//! Speed: an [`Evaluator`] holds what depends only on the (architecture, problem) pair
+//! (level capacities and energies, vector rounding, which rank each dimension widens);
+//! loops that score many mappings of one layer build it once and share it by reference
+//! (the search driver does, per batch). [`evaluate`] and [`evaluate_into`] build one per
+//! call and give identical results. Per mapping there is one pass over the nest (tile
+//! widths, capacities, keeper and fanout bit masks), one delta walk per kept tile (it stops
+//! as soon as two ranks move back), and one pass per level for energy and cycles.
 
 use crate::arch::{Arch, LevelClass};
 use crate::mapping::{Mapping, Spacetime};
@@ -18,6 +26,8 @@ use crate::workload::{Problem, MAX_DIMS, MAX_RANKS, MAX_TENSORS, NO_RANK};
 
 /// Most storage levels the model handles.
 pub const MAX_LEVELS: usize = 16;
+// Per-tensor keeper sets and the levels with fanouts are `u32` bit masks.
+const _: () = assert!(MAX_LEVELS < 31);
 
 /// Why a mapping cannot run. Small and `Copy`, so searches can count reasons cheaply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,9 +133,9 @@ impl Stats {
     }
 }
 
-/// Scores one mapping. See the module docs for the rules. Hot loops should call
-/// [`evaluate_into`] with one reused [`Stats`] per thread, which skips clearing ~10 KiB of
-/// scratch per call.
+/// Scores one mapping. See the module docs for the rules. Hot loops should build one
+/// [`Evaluator`] per (architecture, problem) and call [`Evaluator::evaluate_into`] with one
+/// reused [`Stats`] per thread, which skips clearing ~10 KiB of scratch per call.
 pub fn evaluate(
     arch: &Arch,
     problem: &Problem,
@@ -142,283 +152,405 @@ pub fn evaluate_into(
     mapping: &Mapping,
     stats: &mut Stats,
 ) -> Result<CostSummary, Infeasible> {
-    let nlev = arch.num_levels();
-    if nlev > MAX_LEVELS {
-        return Err(Infeasible::TooManyLevels);
-    }
+    Evaluator::new(arch, problem).evaluate_into(mapping, stats)
+}
 
-    // The nest's shape lives in the caller's scratch, so a reused `Stats` costs no clearing.
-    if !stats.shape.fill(problem, mapping, nlev) {
-        return Err(Infeasible::TooManyLoops);
-    }
-    let shape = &stats.shape;
+/// The model prepared for one (architecture, problem): everything that does not depend on
+/// the mapping is computed once here, so a search scoring millions of mappings of one layer
+/// pays for it once. Cheap to build (no allocation); `Sync`, so threads can share one.
+#[derive(Debug, Clone)]
+pub struct Evaluator<'a> {
+    arch: &'a Arch,
+    problem: &'a Problem,
+    num_levels: usize,
+    num_tensors: usize,
+    macs: u64,
+    compute_energy_pj: f64,
+    area_um2: f64,
+    /// Network fill and drain latencies of every level, summed.
+    latency: u64,
+    levels: [LevelConsts; MAX_LEVELS],
+    tensors: [TensorConsts; MAX_TENSORS],
+    /// Per dimension, the ranks a loop over it widens: `grows[d][..grow_len[d]]`.
+    grows: [[Grow; MAX_TENSORS * MAX_RANKS]; MAX_DIMS],
+    grow_len: [usize; MAX_DIMS],
+}
 
-    // Capacity first: it is the cheapest way to reject, as Timeloop's PreEvaluationCheck.
-    for lvl in 0..nlev {
-        let keep = mapping.keep[lvl];
-        let level = &arch.levels[lvl];
-        let mut used = 0u64;
-        for t in 0..problem.num_tensors() {
-            let ts = &mut stats.tensors[lvl][t];
-            *ts = TensorStats::default();
-            if keep & (1 << t) != 0 {
-                ts.kept = true;
-                ts.utilized_capacity = shape.width_at_end[lvl][t][..problem.ranks(t)]
-                    .iter()
-                    .product();
-                used += ts.utilized_capacity;
-            }
+/// Rank `rank` of `tensor` indexes a dimension with coefficient `coef`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Grow {
+    tensor: u8,
+    rank: u8,
+    coef: u64,
+}
+
+/// What the model needs of one storage level, in the form the hot loops use.
+#[derive(Debug, Clone, Copy)]
+struct LevelConsts {
+    /// Usable words (after multiple buffering); `None` when unbounded.
+    have_words: Option<u64>,
+    /// Fewest words the tiles may use (`min_utilization`); 0 when unbounded.
+    min_words: u64,
+    /// Physical clusters of a clustered level (`cluster_size > 1`), else 0.
+    clusters: u64,
+    block: Block,
+    read_energy_pj: f64,
+    write_energy_pj: f64,
+    update_energy_pj: f64,
+    leak_pj_per_cycle: f64,
+    /// Read, write and shared bandwidths (words/cycle), `None` if unlimited or not positive.
+    bandwidths: [Option<f64>; 3],
+}
+
+impl Default for LevelConsts {
+    fn default() -> Self {
+        LevelConsts {
+            have_words: None,
+            min_words: 0,
+            clusters: 0,
+            block: Block::One,
+            read_energy_pj: 0.0,
+            write_energy_pj: 0.0,
+            update_energy_pj: 0.0,
+            leak_pj_per_cycle: 0.0,
+            bandwidths: [None; 3],
         }
-        if let Some(have) = level.effective_words() {
-            if used > have {
-                return Err(Infeasible::Capacity {
-                    level: lvl,
-                    need_words: used,
-                    have_words: have,
-                });
-            }
-            let min_words = ceil_u64(level.min_utilization * have as f64);
-            if used < min_words {
-                return Err(Infeasible::Underused {
-                    level: lvl,
-                    used_words: used,
-                    min_words,
-                });
-            }
-        }
     }
+}
 
-    let spatial_all = shape.spatial_above[0];
-    stats.compute_utilized = spatial_all;
-    let macs = problem.macs();
-    let per_compute = macs / spatial_all;
-    stats.utilized_instances[..nlev].copy_from_slice(&shape.spatial_above[1..=nlev]);
+/// What the model needs of one tensor.
+#[derive(Debug, Clone, Copy, Default)]
+struct TensorConsts {
+    read_write: bool,
+    /// Every dimension indexes at most one rank (then `slot` and `coef` describe it).
+    single_rank: bool,
+    /// Per dimension: the rank it indexes, or [`NO_SLOT`] (a scratch rank that stays 1 wide)
+    /// if none, so the hot loops need no branch for dimensions the tensor ignores.
+    slot: [usize; MAX_DIMS],
+    /// Per dimension: its coefficient in that rank (0 if none).
+    coef: [u64; MAX_DIMS],
+    /// Elements of the whole tensor.
+    size: u64,
+}
 
-    for t in 0..problem.num_tensors() {
-        let read_write = problem.tensors[t].read_write;
-        // Walk the chain of keepers inner to outer; the compute units are the first child.
-        let mut child: Option<usize> = None;
-        let mut child_deltas = per_compute; // every MAC touches each operand once
-        let mut child_level = 0usize; // fanouts of levels >= this one lie between child and parent
-        for lvl in 0..nlev {
-            if mapping.keep[lvl] & (1 << t) == 0 {
-                continue;
-            }
-            let mut distinct = 1u64;
-            for between in child_level..=lvl {
-                distinct *= distinct_in_group(problem, t, shape, between);
-            }
-            let traffic = child_deltas * distinct;
-            let ts = &mut stats.tensors[lvl][t];
-            if read_write {
-                // Only outputs need the partition (first reads are elided); reports ask
-                // `Stats::partition_size` for the others.
-                let partition = partition_size(problem, t, shape, lvl);
-                ts.partition_size = partition;
-                ts.updates = traffic;
-                ts.reads = traffic.saturating_sub(partition);
-            } else {
-                ts.reads = traffic;
-            }
-            let deltas = temporal_deltas(
-                problem,
-                t,
-                shape,
-                lvl,
-                &shape.width_at_end[lvl][t],
-                stats.tensors[lvl][t].utilized_capacity,
-            );
-            if let Some(c) = child {
-                let cs = &mut stats.tensors[c][t];
-                cs.fills = if read_write {
-                    child_deltas.saturating_sub(cs.partition_size)
+/// The scratch rank of [`TensorConsts::slot`]; rank widths carry one extra entry for it.
+const NO_SLOT: usize = MAX_RANKS;
+/// Rank widths of one tile, plus the scratch rank (always 1).
+type Widths = [u64; MAX_RANKS + 1];
+
+impl TensorConsts {
+    /// Elements of the box the tensor covers when each dimension spans `extent` (as
+    /// `Problem::tile_size`), for single-rank tensors: no branch per dimension.
+    #[inline]
+    fn box_size(&self, extent: &[u64; MAX_DIMS]) -> u64 {
+        let mut width: Widths = [1; MAX_RANKS + 1];
+        for d in 0..MAX_DIMS {
+            width[self.slot[d]] += self.coef[d] * (extent[d] - 1);
+        }
+        width.iter().product()
+    }
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(arch: &'a Arch, problem: &'a Problem) -> Evaluator<'a> {
+        let mut levels = [LevelConsts::default(); MAX_LEVELS];
+        for (lc, level) in levels.iter_mut().zip(&arch.levels) {
+            let have_words = level.effective_words();
+            let positive = |bw: Option<f64>| bw.filter(|&b| b > 0.0);
+            *lc = LevelConsts {
+                have_words,
+                min_words: have_words
+                    .map_or(0, |have| ceil_u64(level.min_utilization * have as f64)),
+                clusters: if level.cluster_size > 1 {
+                    level.instances / level.cluster_size
                 } else {
-                    child_deltas
-                };
-            }
-            child = Some(lvl);
-            child_deltas = deltas;
-            child_level = lvl + 1;
+                    0
+                },
+                block: Block::new(level.block_size),
+                read_energy_pj: level.read_energy_pj,
+                write_energy_pj: level.write_energy_pj,
+                update_energy_pj: level.update_energy_pj,
+                leak_pj_per_cycle: level.leak_pj_per_cycle,
+                bandwidths: [
+                    positive(level.read_bw),
+                    positive(level.write_bw),
+                    positive(level.shared_bw),
+                ],
+            };
         }
-    }
-
-    // One pass per level: its bandwidth-bound time, and its access energy (vector accesses
-    // per action, times utilized instances). Leakage needs the final cycle count, so the
-    // pass records each level's leakage per cycle and the total is scaled afterwards.
-    let mut cycles = per_compute;
-    let mut latency = 0u64;
-    let mut energy = 0.0;
-    let mut leak_per_cycle = 0.0;
-    for lvl in 0..nlev {
-        let level = &arch.levels[lvl];
-        let utilized = stats.utilized_instances[lvl];
-        // Clustered levels (one physical access serves a whole cluster of instances) are
-        // charged per utilized cluster. Timeloop assumes utilized instances are spread
-        // uniformly, so that is min(utilized instances, clusters).
-        let charged = if level.cluster_size > 1 {
-            utilized.min(level.instances / level.cluster_size).max(1) as f64
-        } else {
-            utilized as f64
-        };
-        let block = level.block_size;
-        let (mut r, mut w) = (0u64, 0u64);
-        let mut any_kept = false;
-        for ts in &mut stats.tensors[lvl][..problem.num_tensors()] {
-            if !ts.kept {
-                continue;
+        let mut tensors = [TensorConsts::default(); MAX_TENSORS];
+        for (t, tc) in tensors.iter_mut().enumerate().take(problem.num_tensors()) {
+            tc.read_write = problem.tensors[t].read_write;
+            tc.single_rank = problem.single_rank_of(t, 0).is_some();
+            tc.slot = [NO_SLOT; MAX_DIMS];
+            if tc.single_rank {
+                for d in 0..problem.num_dims() {
+                    let (r, c) = problem.rank_of_unchecked(t, d);
+                    if r != NO_RANK {
+                        tc.slot[d] = r;
+                        tc.coef[d] = c;
+                    }
+                }
             }
-            any_kept = true;
-            r += ts.reads;
-            w += ts.fills + ts.updates;
-            let per_instance = vectors(ts.reads, block) * level.read_energy_pj
-                + vectors(ts.fills, block) * level.write_energy_pj
-                + vectors(ts.updates, block) * level.update_energy_pj;
-            ts.energy_pj = per_instance * charged;
-            energy += ts.energy_pj;
+            tc.size = problem.tensor_size(t);
         }
-        let rate = if any_kept {
-            level.leak_pj_per_cycle * utilized as f64
-        } else {
-            0.0
-        };
-        stats.leak_energy_pj[lvl] = rate;
-        leak_per_cycle += rate;
-
-        let mut c = per_compute as f64;
-        for (bw, words) in [
-            (level.read_bw, r),
-            (level.write_bw, w),
-            (level.shared_bw, r + w),
-        ] {
-            if let Some(bw) = bw {
-                if bw > 0.0 {
-                    c = c.max(words as f64 / bw);
+        let mut grows = [[Grow::default(); MAX_TENSORS * MAX_RANKS]; MAX_DIMS];
+        let mut grow_len = [0; MAX_DIMS];
+        for d in 0..problem.num_dims() {
+            for t in 0..problem.num_tensors() {
+                for r in 0..problem.ranks(t) {
+                    let coef = problem.coef(t, r, d);
+                    if coef != 0 {
+                        // Bounded by MAX_TENSORS and MAX_RANKS, which `Problem::new` enforces.
+                        grows[d][grow_len[d]] = Grow {
+                            tensor: t as u8,
+                            rank: r as u8,
+                            coef,
+                        };
+                        grow_len[d] += 1;
+                    }
                 }
             }
         }
-        let c = ceil_u64(c);
-        stats.level_cycles[lvl] = c;
-        cycles = cycles.max(c);
-        latency += level.network_fill_latency + level.network_drain_latency;
-    }
-    let cycles = cycles + latency;
-    if leak_per_cycle != 0.0 {
-        for leak in &mut stats.leak_energy_pj[..nlev] {
-            *leak *= cycles as f64;
-        }
-        energy += leak_per_cycle * cycles as f64;
-    }
-    stats.compute_energy_pj = macs as f64 * arch.compute.energy_pj;
-    energy += stats.compute_energy_pj;
-
-    Ok(CostSummary {
-        cycles,
-        energy_pj: energy,
-        macs,
-        utilization: macs as f64 / (arch.compute.instances as f64 * cycles as f64),
-        area_um2: arch.area_um2(),
-    })
-}
-
-/// Vector accesses for `words` scalar accesses: ceil(words / block), Timeloop's rounding of
-/// the per-instance total. A 64-bit integer division is slow in this hot loop: blocks are
-/// usually powers of two (a shift); otherwise estimate the quotient in floating point
-/// (within one of the truth) and correct it with multiplications.
-#[inline]
-fn vectors(words: u64, block: u64) -> f64 {
-    if block == 1 || words == 0 {
-        return words as f64;
-    }
-    if block.is_power_of_two() {
-        let q = (words >> block.trailing_zeros()) + u64::from(words & (block - 1) != 0);
-        return q as f64;
-    }
-    let mut q = (words as f64 / block as f64) as u64;
-    if q.saturating_mul(block) < words {
-        q += 1;
-    }
-    if q > 0 && (q - 1).saturating_mul(block) >= words {
-        q -= 1;
-    }
-    q as f64
-}
-
-/// ceil(x) for a non-negative finite x, inline: without SSE4.1 the baseline x86-64 target
-/// calls libm for `f64::ceil`.
-#[inline]
-fn ceil_u64(x: f64) -> u64 {
-    let i = x as u64;
-    if (i as f64) < x {
-        i + 1
-    } else {
-        i
-    }
-}
-
-/// One pass over the nest, shared by every (level, tensor) computation of an evaluation.
-#[derive(Debug, Clone)]
-struct NestShape {
-    /// Extent of every dimension inside the tile held at each level (loops below its end).
-    ext_at_end: [[u64; MAX_DIMS]; MAX_LEVELS],
-    /// Rank widths of every tensor's tile at each level (the box `ext_at_end` projects to),
-    /// grown loop by loop: a loop of bound b over extent e widens a rank by coef × e × (b − 1).
-    width_at_end: [[[u64; MAX_RANKS]; MAX_TENSORS]; MAX_LEVELS],
-    /// `spatial_above[0]`: all spatial loops (utilized MACs); `[l + 1]`: those above level l's
-    /// end (utilized instances of level l).
-    spatial_above: [u64; MAX_LEVELS + 1],
-    /// The spatial loops, inner to outer, with the stride of their index in their dimension;
-    /// level l's are `spatial[spatial_start[l]..spatial_start[l + 1]]`.
-    spatial: [SpatialLoop; MAX_WALK],
-    spatial_start: [usize; MAX_LEVELS + 1],
-    /// The temporal loops, inner to outer: dimension, bound, stride of its index in that
-    /// dimension, and iterations of the temporal loops outside it.
-    temporal: [TemporalLoop; MAX_WALK],
-    temporal_len: usize,
-    /// Index in `temporal` of the first temporal loop above each level's end.
-    first_temporal_above: [usize; MAX_LEVELS],
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct SpatialLoop {
-    dim: usize,
-    bound: u64,
-    stride: u64,
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct TemporalLoop {
-    dim: usize,
-    bound: u64,
-    stride: u64,
-    outside: u64,
-}
-
-impl NestShape {
-    fn empty() -> NestShape {
-        NestShape {
-            ext_at_end: [[1; MAX_DIMS]; MAX_LEVELS],
-            width_at_end: [[[1; MAX_RANKS]; MAX_TENSORS]; MAX_LEVELS],
-            spatial_above: [1; MAX_LEVELS + 1],
-            spatial: [SpatialLoop::default(); MAX_WALK],
-            spatial_start: [0; MAX_LEVELS + 1],
-            temporal: [TemporalLoop::default(); MAX_WALK],
-            temporal_len: 0,
-            first_temporal_above: [0; MAX_LEVELS],
+        let macs = problem.macs();
+        Evaluator {
+            arch,
+            problem,
+            num_levels: arch.num_levels(),
+            num_tensors: problem.num_tensors(),
+            macs,
+            compute_energy_pj: macs as f64 * arch.compute.energy_pj,
+            area_um2: arch.area_um2(),
+            latency: arch
+                .levels
+                .iter()
+                .map(|l| l.network_fill_latency + l.network_drain_latency)
+                .sum(),
+            levels,
+            tensors,
+            grows,
+            grow_len,
         }
     }
 
-    /// Recomputes every entry the first `nlev` levels use (a reused scratch needs no clearing).
-    /// Returns false if the nest has more temporal loops than [`MAX_WALK`].
-    fn fill(&mut self, problem: &Problem, mapping: &Mapping, nlev: usize) -> bool {
+    pub fn arch(&self) -> &'a Arch {
+        self.arch
+    }
+
+    pub fn problem(&self) -> &'a Problem {
+        self.problem
+    }
+
+    /// Scores one mapping of this evaluator's problem; see [`evaluate_into`].
+    pub fn evaluate_into(
+        &self,
+        mapping: &Mapping,
+        stats: &mut Stats,
+    ) -> Result<CostSummary, Infeasible> {
+        let nlev = self.num_levels;
+        if nlev > MAX_LEVELS {
+            return Err(Infeasible::TooManyLevels);
+        }
+        let ntensors = self.num_tensors;
+
+        // The nest's shape lives in the caller's scratch, so a reused `Stats` costs no
+        // clearing. The pass also resets every (level, tensor) entry and sets kept tiles'
+        // utilized capacities.
+        if !self.nest_pass(mapping, stats) {
+            return Err(Infeasible::TooManyLoops);
+        }
+        let shape = &stats.shape;
+
+        // Capacity first: it is the cheapest way to reject, as Timeloop's PreEvaluationCheck.
+        for (lvl, lc) in self.levels[..nlev].iter().enumerate() {
+            if let Some(have) = lc.have_words {
+                let used: u64 = stats.tensors[lvl][..ntensors]
+                    .iter()
+                    .map(|ts| ts.utilized_capacity)
+                    .sum();
+                if used > have {
+                    return Err(Infeasible::Capacity {
+                        level: lvl,
+                        need_words: used,
+                        have_words: have,
+                    });
+                }
+                if used < lc.min_words {
+                    return Err(Infeasible::Underused {
+                        level: lvl,
+                        used_words: used,
+                        min_words: lc.min_words,
+                    });
+                }
+            }
+        }
+
+        let spatial_all = shape.spatial_above[0];
+        stats.compute_utilized = spatial_all;
+        let macs = self.macs;
+        let per_compute = macs / spatial_all;
+        stats.utilized_instances[..nlev].copy_from_slice(&shape.spatial_above[1..=nlev]);
+
+        for (t, tc) in self.tensors[..ntensors].iter().enumerate() {
+            // Walk the chain of keepers inner to outer; the compute units are the first child.
+            let mut child: Option<usize> = None;
+            let mut child_deltas = per_compute; // every MAC touches each operand once
+            let mut child_level = 0usize; // fanouts of levels >= this one lie between child and parent
+            let mut keepers = shape.keepers[t];
+            while keepers != 0 {
+                let lvl = keepers.trailing_zeros() as usize;
+                keepers &= keepers - 1;
+                // Levels from the child's parent up to this one that have spatial loops.
+                let up_to_here = (2u32 << lvl) - 1;
+                let below_child = (1u32 << child_level) - 1;
+                let mut fanouts = shape.fanout_levels & up_to_here & !below_child;
+                let mut distinct = 1u64;
+                while fanouts != 0 {
+                    let between = fanouts.trailing_zeros() as usize;
+                    fanouts &= fanouts - 1;
+                    distinct *= if tc.single_rank {
+                        distinct_in_group_single_rank(tc, shape, between)
+                    } else {
+                        distinct_in_group(self.problem, t, shape, between)
+                    };
+                }
+                let traffic = child_deltas * distinct;
+                let tile = stats.tensors[lvl][t].utilized_capacity;
+                let deltas = if tc.single_rank {
+                    temporal_deltas(tc, shape, lvl, &shape.width_at_end[lvl][t], tile)
+                } else {
+                    temporal_deltas_multi_rank(
+                        self.problem,
+                        t,
+                        shape,
+                        lvl,
+                        &shape.width_at_end[lvl][t],
+                        tile,
+                    )
+                };
+                let ts = &mut stats.tensors[lvl][t];
+                if tc.read_write {
+                    // Only outputs need the partition (first reads are elided); reports ask
+                    // `Stats::partition_size` for the others. Without spatial loops above,
+                    // one instance touches the whole tensor.
+                    let partition = if shape.spatial_above[lvl + 1] == 1 {
+                        tc.size
+                    } else if tc.single_rank {
+                        tc.box_size(&partition_extent(shape, lvl))
+                    } else {
+                        self.problem.tile_size(t, &partition_extent(shape, lvl))
+                    };
+                    ts.partition_size = partition;
+                    ts.updates = traffic;
+                    ts.reads = traffic.saturating_sub(partition);
+                } else {
+                    ts.reads = traffic;
+                }
+                if let Some(c) = child {
+                    let cs = &mut stats.tensors[c][t];
+                    cs.fills = if tc.read_write {
+                        child_deltas.saturating_sub(cs.partition_size)
+                    } else {
+                        child_deltas
+                    };
+                }
+                child = Some(lvl);
+                child_deltas = deltas;
+                child_level = lvl + 1;
+            }
+        }
+
+        // One pass per level: its bandwidth-bound time, and its access energy (vector
+        // accesses per action, times utilized instances). Leakage needs the final cycle
+        // count, so the pass records each level's leakage per cycle and the total is scaled
+        // afterwards.
+        let mut cycles = per_compute;
+        // A level with no bandwidth limit takes as long as the compute.
+        let compute_cycles = ceil_u64(to_f64(per_compute));
+        let mut energy = 0.0;
+        let mut leak_per_cycle = 0.0;
+        for (lvl, lc) in self.levels[..nlev].iter().enumerate() {
+            let utilized = stats.utilized_instances[lvl];
+            // Clustered levels (one physical access serves a whole cluster of instances) are
+            // charged per utilized cluster. Timeloop assumes utilized instances are spread
+            // uniformly, so that is min(utilized instances, clusters).
+            let charged = if lc.clusters != 0 {
+                to_f64(utilized.min(lc.clusters).max(1))
+            } else {
+                to_f64(utilized)
+            };
+            let (mut r, mut w) = (0u64, 0u64);
+            let mut any_kept = false;
+            for ts in &mut stats.tensors[lvl][..ntensors] {
+                if !ts.kept {
+                    continue;
+                }
+                any_kept = true;
+                r += ts.reads;
+                w += ts.fills + ts.updates;
+                let per_instance = lc.block.vectors(ts.reads) * lc.read_energy_pj
+                    + lc.block.vectors(ts.fills) * lc.write_energy_pj
+                    + lc.block.vectors(ts.updates) * lc.update_energy_pj;
+                ts.energy_pj = per_instance * charged;
+                energy += ts.energy_pj;
+            }
+            let rate = if any_kept {
+                lc.leak_pj_per_cycle * to_f64(utilized)
+            } else {
+                0.0
+            };
+            stats.leak_energy_pj[lvl] = rate;
+            leak_per_cycle += rate;
+
+            let c = if lc.bandwidths == [None; 3] {
+                compute_cycles
+            } else {
+                let mut c = to_f64(per_compute);
+                for (bw, words) in lc.bandwidths.into_iter().zip([r, w, r + w]) {
+                    if let Some(bw) = bw {
+                        c = c.max(to_f64(words) / bw);
+                    }
+                }
+                ceil_u64(c)
+            };
+            stats.level_cycles[lvl] = c;
+            cycles = cycles.max(c);
+        }
+        let cycles = cycles + self.latency;
+        if leak_per_cycle != 0.0 {
+            for leak in &mut stats.leak_energy_pj[..nlev] {
+                *leak *= to_f64(cycles);
+            }
+            energy += leak_per_cycle * to_f64(cycles);
+        }
+        stats.compute_energy_pj = self.compute_energy_pj;
+        energy += stats.compute_energy_pj;
+
+        Ok(CostSummary {
+            cycles,
+            energy_pj: energy,
+            macs,
+            utilization: to_f64(macs) / (to_f64(self.arch.compute.instances) * to_f64(cycles)),
+            area_um2: self.area_um2,
+        })
+    }
+
+    /// One pass over the nest, inner to outer, filling `stats.shape` for the first
+    /// `num_levels` levels (a reused scratch needs no clearing), resetting every (level,
+    /// tensor) entry and setting the utilized capacity of each kept tile. Returns false if
+    /// the nest has more temporal or spatial loops than [`MAX_WALK`].
+    fn nest_pass(&self, mapping: &Mapping, stats: &mut Stats) -> bool {
         let nest = &mapping.nest;
-        let shape = self;
-        let ntensors = problem.num_tensors();
-        let mut width = [[1u64; MAX_RANKS]; MAX_TENSORS];
-        // Inner to outer: `stride` is each dimension's extent below the current loop.
+        let shape = &mut stats.shape;
+        let ntensors = self.num_tensors;
+        let mut width = [[1u64; MAX_RANKS + 1]; MAX_TENSORS];
+        // `stride` is each dimension's extent below the current loop.
         let mut stride = [1u64; MAX_DIMS];
         let mut n = 0usize;
         let mut ns = 0usize;
-        for lvl in 0..nlev {
+        shape.keepers = [0; MAX_TENSORS];
+        shape.fanout_levels = 0;
+        for lvl in 0..self.num_levels {
             shape.spatial_start[lvl] = ns;
             for l in nest.level_loops(lvl) {
                 if l.space != Spacetime::Temporal {
@@ -440,37 +572,47 @@ impl NestShape {
                         bound: l.bound,
                         stride: stride[l.dim],
                         outside: 1,
+                        steps: 0,
                     };
                     n += 1;
                 }
+                // A loop of bound b over extent e widens each rank by coef × e × (b − 1).
                 let grow = stride[l.dim] * (l.bound - 1);
-                for (t, w) in width[..ntensors].iter_mut().enumerate() {
-                    if let Some((r, c)) = problem.single_rank_of(t, l.dim) {
-                        if r != NO_RANK {
-                            w[r] += c * grow;
-                        }
-                    } else {
-                        for (r, wr) in w.iter_mut().enumerate() {
-                            *wr += problem.coef(t, r, l.dim) * grow;
-                        }
-                    }
+                for g in &self.grows[l.dim][..self.grow_len[l.dim]] {
+                    width[usize::from(g.tensor)][usize::from(g.rank)] += g.coef * grow;
                 }
                 stride[l.dim] *= l.bound;
             }
-            shape.width_at_end[lvl] = width;
+            let keep = mapping.keep[lvl];
+            for t in 0..ntensors {
+                let ts = &mut stats.tensors[lvl][t];
+                *ts = TensorStats::default();
+                if keep & (1 << t) != 0 {
+                    shape.keepers[t] |= 1 << lvl;
+                    ts.kept = true;
+                    // Ranks past the tensor's last, and the scratch rank, are 1 wide.
+                    ts.utilized_capacity = width[t].iter().product();
+                    shape.width_at_end[lvl][t] = width[t];
+                }
+            }
             shape.first_temporal_above[lvl] = n;
+            if ns != shape.spatial_start[lvl] {
+                shape.fanout_levels |= 1 << lvl;
+            }
             shape.spatial_start[lvl + 1] = ns;
-            shape.ext_at_end[lvl] = stride;
         }
+        shape.full_extent = stride;
         shape.temporal_len = n;
+        shape.spatial_len = ns;
         let mut outside = 1u64;
         for tl in shape.temporal[..n].iter_mut().rev() {
             tl.outside = outside;
+            tl.steps = (tl.bound - 1) * outside;
             outside *= tl.bound;
         }
         // Spatial loops above each level's end: the utilized instances of that level.
         let mut sp = 1u64;
-        for lvl in (0..nlev).rev() {
+        for lvl in (0..self.num_levels).rev() {
             shape.spatial_above[lvl + 1] = sp;
             for l in &shape.spatial[shape.spatial_start[lvl]..shape.spatial_start[lvl + 1]] {
                 sp *= l.bound;
@@ -481,14 +623,161 @@ impl NestShape {
     }
 }
 
-/// Elements of `t` one instance of `level` ever touches: everything but the spatial loops
-/// above it.
-fn partition_size(problem: &Problem, t: usize, shape: &NestShape, level: usize) -> u64 {
-    let mut ext = shape.ext_at_end[level];
-    for tl in &shape.temporal[shape.first_temporal_above[level]..shape.temporal_len] {
-        ext[tl.dim] *= tl.bound;
+/// How a level turns scalar accesses into vector accesses: ceil(words / block), Timeloop's
+/// rounding of the per-instance total. A 64-bit integer division is slow in the hot loop:
+/// blocks are usually 1 or powers of two (a shift); otherwise the quotient is estimated in
+/// floating point (within one of the truth) and corrected with multiplications.
+#[derive(Debug, Clone, Copy)]
+enum Block {
+    One,
+    PowerOfTwo { shift: u32, mask: u64 },
+    Other(u64),
+}
+
+impl Block {
+    fn new(block: u64) -> Block {
+        if block == 1 {
+            Block::One
+        } else if block.is_power_of_two() {
+            Block::PowerOfTwo {
+                shift: block.trailing_zeros(),
+                mask: block - 1,
+            }
+        } else {
+            Block::Other(block)
+        }
     }
-    problem.tile_size(t, &ext)
+
+    #[inline]
+    fn vectors(self, words: u64) -> f64 {
+        match self {
+            Block::One => to_f64(words),
+            Block::PowerOfTwo { shift, mask } => {
+                to_f64((words >> shift) + u64::from(words & mask != 0))
+            }
+            Block::Other(block) => {
+                let mut q = (to_f64(words) / to_f64(block)) as u64;
+                if q.saturating_mul(block) < words {
+                    q += 1;
+                }
+                if q > 0 && (q - 1).saturating_mul(block) >= words {
+                    q -= 1;
+                }
+                to_f64(q)
+            }
+        }
+    }
+}
+
+/// Vector accesses for `words` scalar accesses at a level with blocks of `block` words.
+#[cfg(test)]
+fn vectors(words: u64, block: u64) -> f64 {
+    Block::new(block).vectors(words)
+}
+
+/// `x as f64`, in one instruction for x < 2^63 (every count in practice): the baseline
+/// x86-64 target has only a signed conversion, and the compiler's unsigned one costs about
+/// ten. Larger values are halved with the lost bit kept sticky (round to odd), converted
+/// and doubled, which rounds exactly as `as` does.
+#[inline]
+fn to_f64(x: u64) -> f64 {
+    if x <= i64::MAX as u64 {
+        x as i64 as f64
+    } else {
+        ((x >> 1 | (x & 1)) as i64 as f64) * 2.0
+    }
+}
+
+/// ceil(x) for a non-negative finite x, inline: without SSE4.1 the baseline x86-64 target
+/// calls libm for `f64::ceil`.
+#[inline]
+fn ceil_u64(x: f64) -> u64 {
+    let i = x as u64;
+    if to_f64(i) < x {
+        i + 1
+    } else {
+        i
+    }
+}
+
+/// One pass over the nest, shared by every (level, tensor) computation of an evaluation.
+#[derive(Debug, Clone)]
+struct NestShape {
+    /// Extent of every dimension over the whole nest (the product of its loops).
+    full_extent: [u64; MAX_DIMS],
+    /// Rank widths of each kept tile at each level (the box the loops below its end
+    /// project to), plus the scratch rank. Entries of tensors a level does not keep are stale.
+    width_at_end: [[Widths; MAX_TENSORS]; MAX_LEVELS],
+    /// `spatial_above[0]`: all spatial loops (utilized MACs); `[l + 1]`: those above level l's
+    /// end (utilized instances of level l).
+    spatial_above: [u64; MAX_LEVELS + 1],
+    /// The spatial loops, inner to outer, with the stride of their index in their dimension;
+    /// level l's are `spatial[spatial_start[l]..spatial_start[l + 1]]`.
+    spatial: [SpatialLoop; MAX_WALK],
+    spatial_start: [usize; MAX_LEVELS + 1],
+    spatial_len: usize,
+    /// Bit l set: level l has spatial loops.
+    fanout_levels: u32,
+    /// Per tensor, bit l set: level l keeps it.
+    keepers: [u32; MAX_TENSORS],
+    /// The temporal loops, inner to outer.
+    temporal: [TemporalLoop; MAX_WALK],
+    temporal_len: usize,
+    /// Index in `temporal` of the first temporal loop above each level's end.
+    first_temporal_above: [usize; MAX_LEVELS],
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct SpatialLoop {
+    dim: usize,
+    bound: u64,
+    stride: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct TemporalLoop {
+    dim: usize,
+    bound: u64,
+    /// Stride of the loop's index in its dimension (the extent of the loops inside it).
+    stride: u64,
+    /// Iterations of the temporal loops outside it.
+    outside: u64,
+    /// Times it steps over the run: (bound − 1) × outside.
+    steps: u64,
+}
+
+impl NestShape {
+    fn empty() -> NestShape {
+        NestShape {
+            full_extent: [1; MAX_DIMS],
+            width_at_end: [[[1; MAX_RANKS + 1]; MAX_TENSORS]; MAX_LEVELS],
+            spatial_above: [1; MAX_LEVELS + 1],
+            spatial: [SpatialLoop::default(); MAX_WALK],
+            spatial_start: [0; MAX_LEVELS + 1],
+            spatial_len: 0,
+            fanout_levels: 0,
+            keepers: [0; MAX_TENSORS],
+            temporal: [TemporalLoop::default(); MAX_WALK],
+            temporal_len: 0,
+            first_temporal_above: [0; MAX_LEVELS],
+        }
+    }
+}
+
+/// Elements of `t` one instance of `level` ever touches.
+fn partition_size(problem: &Problem, t: usize, shape: &NestShape, level: usize) -> u64 {
+    problem.tile_size(t, &partition_extent(shape, level))
+}
+
+/// The extents one instance of `level` ever covers: those of every loop but the spatial
+/// loops above it (each divides its dimension's full extent exactly).
+#[inline]
+fn partition_extent(shape: &NestShape, level: usize) -> [u64; MAX_DIMS] {
+    let mut ext = shape.full_extent;
+    for l in &shape.spatial[shape.spatial_start[level + 1]..shape.spatial_len] {
+        ext[l.dim] /= l.bound;
+    }
+    ext
 }
 
 /// Distinct tiles of `t` among the children of one instance of `level` (its spatial loops):
@@ -522,6 +811,36 @@ fn distinct_in_group(problem: &Problem, t: usize, shape: &NestShape, level: usiz
                 distinct *= distinct_sums(&terms[..n]);
             }
         }
+    }
+    distinct
+}
+
+/// [`distinct_in_group`] for a tensor whose every dimension indexes at most one rank.
+fn distinct_in_group_single_rank(tc: &TensorConsts, shape: &NestShape, level: usize) -> u64 {
+    let loops = &shape.spatial[shape.spatial_start[level]..shape.spatial_start[level + 1]];
+    let mut distinct = 1u64;
+    let mut counted = 0u32; // ranks whose window is already counted
+    for (i, l) in loops.iter().enumerate() {
+        let r = tc.slot[l.dim];
+        if r == NO_SLOT || counted & (1 << r) != 0 {
+            continue; // multicast, or part of a window counted at its first loop
+        }
+        counted |= 1 << r;
+        let mut terms = [(0u64, 0u64); 8];
+        let mut n = 0;
+        for m in loops[i..].iter().filter(|m| tc.slot[m.dim] == r) {
+            if n < terms.len() {
+                terms[n] = (tc.coef[m.dim] * m.stride, m.bound);
+                n += 1;
+            } else {
+                distinct *= m.bound; // beyond the tracked window: assume unique
+            }
+        }
+        distinct *= if n == 1 {
+            terms[0].1
+        } else {
+            distinct_sums(&terms[..n])
+        };
     }
     distinct
 }
@@ -608,93 +927,107 @@ fn distinct_sums(terms: &[(u64, u64)]) -> u64 {
     }
 }
 
+/// Most temporal (and spatial) loops a nest may have; the delta walk tracks them exactly.
+const MAX_WALK: usize = 64;
+
 /// Elements loaded into one instance of `level` over the whole run: its first tile plus the
-/// delta at every step of the temporal loops above it.
+/// delta at every step of the temporal loops above it, for a tensor whose every dimension
+/// indexes at most one rank. `width` is the tile's rank widths, `tile` their product.
 ///
 /// Timeloop's rule, confirmed on its reference outputs (tl04: 1152 RF input fills; Eyeriss
 /// GLB: 16 whole input tiles): only the innermost temporal loop above the tile slides it and
 /// loads just the new part; a step of any outer loop that moves the tile at all (its inner
 /// loops wrap back) reloads the whole tile; a step that does not move it loads nothing.
-/// Most temporal loops above a level that the delta walk tracks exactly.
-const MAX_WALK: usize = 64;
-
 fn temporal_deltas(
+    tc: &TensorConsts,
+    shape: &NestShape,
+    level: usize,
+    width: &Widths,
+    tile: u64,
+) -> u64 {
+    let loops = &shape.temporal[shape.first_temporal_above[level]..shape.temporal_len];
+    let Some((first, outer)) = loops.split_first() else {
+        return tile;
+    };
+    // The innermost loop slides the tile by coef × stride along its rank: the new part is
+    // that many slices of the rest of the box, unless it jumps past the tile's width.
+    // (A dimension the tensor ignores has coefficient 0 on the 1-wide scratch rank: no move.)
+    let r = tc.slot[first.dim];
+    let c = tc.coef[first.dim];
+    let moved = c * first.stride;
+    let delta = if moved < width[r] {
+        moved * (tile / width[r])
+    } else {
+        tile
+    };
+    let mut total = tile + first.steps * delta;
+    // Outer loops, inner to outer. The tile moves back when the loops inside the current
+    // one wrap around. Once two ranks move back the walk ends (below), so at most one rank
+    // `back_rank` has moved, by `back` (≤ 0; 0 when none has).
+    let mut back_rank = r;
+    let mut back = -((c * (first.bound - 1) * first.stride) as i64);
+    for tl in outer {
+        let r = tc.slot[tl.dim];
+        let c = tc.coef[tl.dim];
+        let same = r == back_rank;
+        let before = if same { back } else { 0 };
+        let other_moved = back != 0 && !same;
+        let o = before + (c * tl.stride) as i64;
+        let delta = if o != 0 || other_moved { tile } else { 0 };
+        let after = before - (c * (tl.bound - 1) * tl.stride) as i64;
+        if other_moved && after != 0 {
+            // Wraps only ever grow more negative, so with two ranks moving back no later
+            // step can land the tile where it was: every remaining step reloads it. This
+            // loop steps `steps` times; the loops outside it step (outside − 1) times.
+            return total + tl.steps * delta + (tl.outside - 1) * tile;
+        }
+        if after != 0 {
+            back_rank = r;
+            back = after;
+        }
+        total += tl.steps * delta;
+    }
+    total
+}
+
+/// [`temporal_deltas`] for a tensor where some dimension indexes several ranks.
+fn temporal_deltas_multi_rank(
     problem: &Problem,
     t: usize,
     shape: &NestShape,
     level: usize,
-    width: &[u64; MAX_RANKS],
+    width: &Widths,
     tile: u64,
 ) -> u64 {
     let ranks = problem.ranks(t);
-    // Walk the temporal loops above, inner to outer. `wrap` is how far the tile moves back,
-    // per rank, when the loops inside the current one wrap around; `moving` counts the ranks
-    // where that is non-zero. Each loop steps (bound − 1) times per outside iteration.
-    let single = problem.single_rank_of(t, 0).is_some();
     let mut wrap = [0i64; MAX_RANKS];
-    let mut moving = 0usize;
     let mut total = tile;
     let first_index = shape.first_temporal_above[level];
     for (j, tl) in shape.temporal[first_index..shape.temporal_len]
         .iter()
         .enumerate()
     {
-        let first = j == 0;
-        let here = tl.stride;
-        let delta = if single {
-            let (r, c) = problem.rank_of_unchecked(t, tl.dim);
-            if r == NO_RANK {
-                if moving > 0 {
-                    tile
-                } else {
-                    0
-                }
-            } else {
-                let before = wrap[r];
-                let o = before + (c * here) as i64;
-                let others = moving - usize::from(before != 0);
-                let delta = if first && o.unsigned_abs() < width[r] {
-                    o.unsigned_abs() * (tile / width[r])
-                } else if o != 0 || others > 0 {
-                    tile
-                } else {
-                    0
-                };
-                wrap[r] = before - (c * (tl.bound - 1) * here) as i64;
-                moving = others + usize::from(wrap[r] != 0);
-                if moving >= 2 {
-                    // Wraps only ever grow more negative, so with two ranks moving back no
-                    // later step can land the tile where it was: every remaining step reloads
-                    // it. The steps of this loop and all outer ones number (Π bounds) − 1.
-                    let steps_here = (tl.bound - 1) * tl.outside;
-                    let all_steps = tl.outside * tl.bound - 1;
-                    return total + steps_here * delta + (all_steps - steps_here) * tile;
-                }
-                delta
+        let mut moved = 0;
+        let mut rank = 0;
+        let mut amount = 0i64;
+        for r in 0..ranks {
+            let c = problem.coef(t, r, tl.dim) as i64;
+            let o = wrap[r] + c * tl.stride as i64;
+            if o != 0 {
+                moved += 1;
+                rank = r;
+                amount = o;
             }
-        } else {
-            let mut moved = 0;
-            let mut rank = 0;
-            let mut amount = 0i64;
-            for r in 0..ranks {
-                let c = problem.coef(t, r, tl.dim) as i64;
-                let o = wrap[r] + c * here as i64;
-                if o != 0 {
-                    moved += 1;
-                    rank = r;
-                    amount = o;
-                }
-                wrap[r] -= c * ((tl.bound - 1) * here) as i64;
+            wrap[r] -= c * ((tl.bound - 1) * tl.stride) as i64;
+        }
+        let delta = match moved {
+            0 => 0,
+            1 if j == 0 && amount.unsigned_abs() < width[rank] => {
+                amount.unsigned_abs() * (tile / width[rank])
             }
-            match moved {
-                0 => 0,
-                1 if first && amount.unsigned_abs() < width[rank] => {
-                    amount.unsigned_abs() * (tile / width[rank])
-                }
-                _ => tile,
-            }
+            _ => tile,
         };
-        total += (tl.bound - 1) * tl.outside * delta;
+        total += tl.steps * delta;
     }
     total
 }
@@ -803,6 +1136,45 @@ mod tests {
         }
     }
 
+    /// One evaluator prepared per problem and reused for many mappings gives exactly what a
+    /// fresh `evaluate` gives, stats included (ranks, partitions and walks of both problems
+    /// interleaved through one scratch).
+    #[test]
+    fn prepared_evaluator_matches_fresh_evaluation() {
+        use rand::SeedableRng;
+        let arch = crate::arch::tests::two_level();
+        let problems = [conv1d(3, 16), conv1d(2, 12)];
+        let evaluators = [
+            Evaluator::new(&arch, &problems[0]),
+            Evaluator::new(&arch, &problems[1]),
+        ];
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(5);
+        let mut reused = Stats::default();
+        let mut feasible = 0;
+        for i in 0..400 {
+            let p = &problems[i % 2];
+            let m = crate::mapspace::random_mapping(&arch, p, &mut rng);
+            let mut fresh = Stats::default();
+            let a = evaluate_into(&arch, p, &m, &mut fresh);
+            let b = evaluators[i % 2].evaluate_into(&m, &mut reused);
+            assert_eq!(a, b);
+            if a.is_ok() {
+                feasible += 1;
+                assert_eq!(fresh.tensors, reused.tensors);
+                assert_eq!(fresh.level_cycles, reused.level_cycles);
+                for lvl in 0..arch.num_levels() {
+                    for t in 0..p.num_tensors() {
+                        assert_eq!(
+                            fresh.partition_size(p, lvl, t),
+                            reused.partition_size(p, lvl, t)
+                        );
+                    }
+                }
+            }
+        }
+        assert!(feasible > 50, "only {feasible} feasible mappings");
+    }
+
     #[test]
     fn vector_rounding_matches_integer_ceiling() {
         for words in [
@@ -825,6 +1197,21 @@ mod tests {
                     "{words}/{block}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn fast_conversion_matches_as_f64() {
+        for x in [
+            0u64,
+            1,
+            (1 << 53) + 1,
+            (1 << 63) - 1,
+            1 << 63,
+            (1 << 63) + 1025,
+            u64::MAX,
+        ] {
+            assert_eq!(to_f64(x).to_bits(), (x as f64).to_bits(), "{x}");
         }
     }
 

@@ -27,7 +27,7 @@ use rayon::prelude::*;
 
 use crate::mapping::{LoopNest, Mapping};
 use crate::mapspace::{MapSpace, Point, Violation};
-use crate::model::{self, CostSummary, Infeasible, Stats};
+use crate::model::{CostSummary, Evaluator, Infeasible, Stats};
 
 /// One thing to minimize.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,8 +319,21 @@ impl SearchResult {
 }
 
 /// Evaluates one point with a caller-owned scratch and mapping buffer (no allocation once
-/// the buffer has grown).
+/// the buffer has grown). Loops should prepare the model once and call [`evaluate_prepared`].
 pub fn evaluate_point(
+    space: &MapSpace,
+    objective: &Objective,
+    point: &Point,
+    stats: &mut Stats,
+    buffer: &mut Mapping,
+) -> Outcome {
+    let evaluator = Evaluator::new(space.arch, space.problem);
+    evaluate_prepared(&evaluator, space, objective, point, stats, buffer)
+}
+
+/// As [`evaluate_point`], with the model prepared for the space's (arch, problem).
+pub fn evaluate_prepared(
+    evaluator: &Evaluator,
     space: &MapSpace,
     objective: &Objective,
     point: &Point,
@@ -331,7 +344,7 @@ pub fn evaluate_point(
         return Outcome::Illegal(v);
     }
     space.write_mapping(point, buffer);
-    match model::evaluate_into(space.arch, space.problem, buffer, stats) {
+    match evaluator.evaluate_into(buffer, stats) {
         Ok(summary) => Outcome::Feasible {
             summary,
             score: objective.score(&summary),
@@ -352,11 +365,12 @@ fn empty_mapping() -> Mapping {
 
 /// Evaluates points in parallel on the current rayon pool; results in input order.
 pub fn evaluate_batch(space: &MapSpace, objective: &Objective, points: &[Point]) -> Vec<Outcome> {
+    let evaluator = Evaluator::new(space.arch, space.problem);
     points
         .par_iter()
         .map_init(
             || (Stats::default(), empty_mapping()),
-            |(stats, buf), p| evaluate_point(space, objective, p, stats, buf),
+            |(stats, buf), p| evaluate_prepared(&evaluator, space, objective, p, stats, buf),
         )
         .collect()
 }

@@ -25,8 +25,17 @@ pub(crate) const CYCLES_TOL: f64 = 0.005;
 pub(crate) const ENERGY_TOL: f64 = 0.01;
 pub(crate) const COUNT_TOL: f64 = 0.005;
 
+/// `../shared/reference/timeloop` beside the project; from a git worktree two levels down
+/// (`wt/NAME`), the shared folder is one level further up.
 pub(crate) fn reference_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/timeloop")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let beside = root.join("../shared/reference/timeloop");
+    let above = root.join("../../shared/reference/timeloop");
+    if !beside.exists() && above.exists() {
+        above
+    } else {
+        beside
+    }
 }
 
 /// A case to validate: its name, the files to import, and Timeloop's pretty-printed mapping
