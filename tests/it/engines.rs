@@ -8,8 +8,6 @@
 //! * Every returned best lowers to a mapping the model accepts with the reported score.
 //! * Same seed, same result at 1 and 2 threads; the stop reason is right.
 
-use std::path::Path;
-
 use loomap::arch::Arch;
 use loomap::io;
 use loomap::mapspace::{Constraints, MapSpace};
@@ -17,7 +15,7 @@ use loomap::model;
 use loomap::search::{Algo, Driver, Objective, SearchConfig, SearchResult, StopReason};
 use loomap::workload::Problem;
 
-use crate::cli::{loomap as run_loomap, scratch};
+use crate::cli::{loomap as run_loomap, root, scratch};
 use crate::search::{arch_3level, conv1d, fingerprint, run};
 
 /// Largest relative gap to the proven optimum allowed at 10^4 evaluations.
@@ -25,12 +23,8 @@ const GAP_TOLERANCE: f64 = 0.01;
 
 const ENGINES: [Algo; 2] = [Algo::Genetic, Algo::Anneal];
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// Eyeriss-like with the row-stationary constraints plus Timeloop's search hints.
-fn eyeriss_hinted(net: &str, layer: &str) -> (Arch, Problem, Constraints) {
+pub(crate) fn eyeriss_hinted(net: &str, layer: &str) -> (Arch, Problem, Constraints) {
     let arch = io::load_arch(&root().join("arch/eyeriss_like.toml")).unwrap();
     let w = io::load_workload(&root().join(format!("workloads/{net}.toml"))).unwrap();
     let problem = w.layer(layer).unwrap().problem.clone();

@@ -4,16 +4,11 @@
 //!
 //! Print the tables with `cargo test --release --test it rl_heuristic -- --nocapture`.
 
-use std::path::Path;
-
-use loomap::arch::Arch;
-use loomap::io;
 use loomap::mapspace::{Constraints, MapSpace};
 use loomap::model;
 use loomap::search::heuristic::Heuristic;
 use loomap::search::rl::RlSearch;
 use loomap::search::{Algo, Driver, Objective, SearchConfig, SearchResult, StopReason};
-use loomap::workload::Problem;
 
 use crate::reference::table;
 use crate::search::{
@@ -30,21 +25,6 @@ const HEURISTIC_TINY_TOLERANCE: f64 = 1e-9;
 /// 0.88%; on the layers below, rl 0-1.6% and heuristic 0%).
 const RL_EYERISS_TOLERANCE: f64 = 0.05;
 const HEURISTIC_EYERISS_TOLERANCE: f64 = 0.01;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// (arch, problem, constraints) of a bundled layer on eyeriss_like with the hints.
-fn eyeriss_layer(net: &str, layer: &str) -> (Arch, Problem, Constraints) {
-    let arch = io::load_arch(&root().join("arch/eyeriss_like.toml")).unwrap();
-    let w = io::load_workload(&root().join(format!("workloads/{net}.toml"))).unwrap();
-    let problem = w.layer(layer).unwrap().problem.clone();
-    let path = root().join("arch/eyeriss_like_hints.constraints.toml");
-    let spec = io::constraints::load_constraints(&path).unwrap();
-    let c = io::constraints::resolve(&spec, &path, &arch, &problem).unwrap();
-    (arch, problem, c)
-}
 
 fn run_seeded(
     space: &MapSpace,
@@ -85,7 +65,7 @@ fn rl_and_heuristic_do_not_depend_on_the_thread_count() {
     let a3 = arch_3level();
     let p = conv1d(2, 2, 3, 2);
     let tiny = MapSpace::new(&a3, &p, Constraints::none(&a3)).unwrap();
-    let (arch, problem, c) = eyeriss_layer("vgg16", "conv5_1");
+    let (arch, problem, c) = crate::engines::eyeriss_hinted("vgg16", "conv5_1");
     let eyeriss = MapSpace::new(&arch, &problem, c).unwrap();
     let edp: Objective = "edp".parse().unwrap();
     let lat_en: Objective = "latency,energy".parse().unwrap();
@@ -207,7 +187,7 @@ fn check_eyeriss_layers(algo: Algo, layers: &[(&str, &str)], tolerance: f64) {
     ]];
     let mut failures = Vec::new();
     for &(net, layer) in layers {
-        let (arch, problem, c) = eyeriss_layer(net, layer);
+        let (arch, problem, c) = crate::engines::eyeriss_hinted(net, layer);
         let space = MapSpace::new(&arch, &problem, c).unwrap();
         let opt = run(&space, Algo::Exhaustive, &edp, None, 1024);
         assert!(opt.optimal);
@@ -261,7 +241,7 @@ fn heuristic_reaches_the_optimum_of_eyeriss_layers() {
 #[test]
 fn rl_warm_started_from_the_optimum_finds_it_in_the_first_batch() {
     let edp: Objective = "edp".parse().unwrap();
-    let (arch, problem, c) = eyeriss_layer("resnet50", "layer3.1.conv2");
+    let (arch, problem, c) = crate::engines::eyeriss_hinted("resnet50", "layer3.1.conv2");
     let space = MapSpace::new(&arch, &problem, c).unwrap();
     let opt = run(&space, Algo::Exhaustive, &edp, None, 1024);
     let best = opt.best.as_ref().unwrap();
@@ -284,7 +264,7 @@ fn rl_warm_started_from_the_optimum_finds_it_in_the_first_batch() {
 
     // Across layers (the use case): warm-started from another layer's optimum, rl gets at
     // least as close as a cold run with the same seed and budget in this case. Reported.
-    let (arch2, problem2, c2) = eyeriss_layer("resnet50", "layer2.1.conv2");
+    let (arch2, problem2, c2) = crate::engines::eyeriss_hinted("resnet50", "layer2.1.conv2");
     let next = MapSpace::new(&arch2, &problem2, c2).unwrap();
     let opt2 = run(&next, Algo::Exhaustive, &edp, None, 1024);
     let best2 = opt2.best.as_ref().unwrap().score.primary();
@@ -306,7 +286,7 @@ fn rl_warm_started_from_the_optimum_finds_it_in_the_first_batch() {
 #[test]
 fn rl_and_heuristic_stop_for_the_right_reason() {
     let edp: Objective = "edp".parse().unwrap();
-    let (arch, problem, c) = eyeriss_layer("vgg16", "conv5_1");
+    let (arch, problem, c) = crate::engines::eyeriss_hinted("vgg16", "conv5_1");
     let space = MapSpace::new(&arch, &problem, c).unwrap();
     for algo in [Algo::Rl, Algo::Heuristic] {
         let free = run_seeded(&space, algo, &edp, None, 1);
