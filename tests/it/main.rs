@@ -3,6 +3,7 @@
 mod cli;
 // The oracle indexes parallel per-level/per-tensor tables by position on purpose.
 mod npu;
+mod npu_compile;
 #[allow(clippy::needless_range_loop)]
 mod oracle;
 mod presets;
