@@ -2,10 +2,12 @@
 
 mod bench;
 mod check;
+mod compile;
 mod eval;
 mod import;
 mod search;
 mod simulate;
+mod simulate_program;
 
 use std::process::ExitCode;
 
@@ -34,7 +36,10 @@ enum Command {
     Search(search::Args),
     /// Convert another tool's input files into loomap TOML (`import timeloop FILE... --out DIR`).
     Import(import::Args),
-    /// Run a GeneSys test case on the NPU simulator and compare with its golden output.
+    /// Compile one layer and mapping into a GeneSys program (+ side file with the DRAM layout).
+    Compile(compile::Args),
+    /// Run a GeneSys test case (or a `compile`d program on random operands) on the NPU
+    /// simulator and compare with the golden / reference output.
     Simulate(simulate::Args),
 }
 
@@ -54,5 +59,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Import(a) => import::run(a),
         Command::Search(a) => search::run(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Compile(a) => compile::run(a),
     }
 }

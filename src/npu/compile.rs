@@ -920,3 +920,77 @@ pub fn reference_conv(
     }
     out
 }
+
+/// Seeded random operands for a layer: int8 input (padded image) and weights, int32 bias in
+/// ±2^16 (so ReLU sees both signs; any int32 would be exact too, the accumulator wraps alike).
+pub fn random_operands(d: &ConvDims, seed: u64) -> (Vec<i8>, Vec<i8>, Vec<i32>) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let [ih, iw] = d.input_hw();
+    let n_in = d.bound[N] * ih * iw * d.bound[IC];
+    let n_w = d.bound[KH] * d.bound[KW] * d.bound[IC] * d.bound[OC];
+    let input = (0..n_in).map(|_| rng.gen::<i8>()).collect();
+    let weights = (0..n_w).map(|_| rng.gen::<i8>()).collect();
+    let bias = (0..d.bound[OC])
+        .map(|_| rng.gen_range(-(1 << 16)..(1 << 16)))
+        .collect();
+    (input, weights, bias)
+}
+
+/// Outcome of running a compiled program on random operands.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub compared: usize,
+    pub mismatches: usize,
+    /// (output index, expected, got), first 10.
+    pub first_mismatches: Vec<(usize, i32, i32)>,
+    pub report: super::RunReport,
+}
+
+impl Verification {
+    pub fn passed(&self) -> bool {
+        self.mismatches == 0
+    }
+}
+
+/// Why a verification run could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("simulator trap: {0}")]
+    Trap(#[from] super::Trap),
+    #[error("DRAM image: {0}")]
+    Dram(#[from] DramError),
+}
+
+/// Runs `program` (normally `self.program`, or one read back from a file) on seeded random
+/// operands placed by this compilation's layout and compares with [`reference_conv`].
+pub fn verify(
+    compiled: &Compiled,
+    cfg: &NpuConfig,
+    program: &Program,
+    seed: u64,
+) -> Result<Verification, VerifyError> {
+    let (input, weights, bias) = random_operands(&compiled.dims, seed);
+    let mut dram = Dram::new(cfg.dram_bytes.max(compiled.layout.end));
+    compiled.place(&mut dram, &input, &weights, &bias)?;
+    let mut sim = super::Simulator::new(cfg.clone(), dram);
+    let report = sim.run(program)?;
+    let got = compiled.read_output(&sim.dram)?;
+    let want = reference_conv(&compiled.dims, &input, &weights, &bias, compiled.fuse_relu);
+    let mut first = Vec::new();
+    let mut mismatches = 0;
+    for (i, (&w, &g)) in want.iter().zip(&got).enumerate() {
+        if w != g {
+            mismatches += 1;
+            if first.len() < 10 {
+                first.push((i, w, g));
+            }
+        }
+    }
+    Ok(Verification {
+        compared: want.len(),
+        mismatches,
+        first_mismatches: first,
+        report,
+    })
+}

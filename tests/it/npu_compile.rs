@@ -82,3 +82,72 @@ fn conv_relu_test_from_a_loomap_mapping_matches_the_golden_output() {
         report.cycles
     );
 }
+
+fn loomap(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loomap"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn cli_compile_then_simulate_passes_detects_a_damaged_program_and_rejects_bad_input() {
+    let dir = std::env::temp_dir().join(format!("loomap_compile_cli_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prog = dir.join("prog.bin");
+    let prog_s = prog.to_str().unwrap();
+    let common = [
+        "--arch",
+        "arch/genesys_16x16.toml",
+        "--workload",
+        "workloads/genesys_tests.toml",
+    ];
+    let mut args = vec!["compile"];
+    args.extend(common);
+    args.extend([
+        "--layer",
+        "conv_relu_test",
+        "--mapping",
+        "mappings/genesys_conv_relu_test.toml",
+        "--relu",
+        "--out",
+        prog_s,
+    ]);
+    let (code, text) = loomap(&args);
+    assert_eq!(code, 0, "{text}");
+    let mut sim = vec!["simulate", "--program", prog_s, "--seed", "3"];
+    sim.extend(common);
+    let (code, text) = loomap(&sim);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("PASS") && text.contains("sim/model"),
+        "{text}"
+    );
+
+    // Flip the ReLU into ABS (CALCULUS fn 0 -> 2): the check must catch it (exit 1).
+    let words = std::fs::read_to_string(&prog).unwrap();
+    let relu = loomap::npu::isa::encode(
+        &loomap::npu::isa::assemble("RELU VMEM2, 0, OBUF, 0, IMM, 0").unwrap(),
+    )
+    .unwrap();
+    let abs = loomap::npu::isa::encode(
+        &loomap::npu::isa::assemble("ABS VMEM2, 0, OBUF, 0, IMM, 0").unwrap(),
+    )
+    .unwrap();
+    let damaged = words.replace(&format!("{relu:032b}"), &format!("{abs:032b}"));
+    assert_ne!(damaged, words);
+    std::fs::write(&prog, damaged).unwrap();
+    let (code, text) = loomap(&sim);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("FAIL") && text.contains("expected"), "{text}");
+
+    // --program without --workload is a clear usage error
+    let (code, text) = loomap(&["simulate", "--program", prog_s]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--workload"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
