@@ -151,3 +151,78 @@ fn cli_compile_then_simulate_passes_detects_a_damaged_program_and_rejects_bad_in
     assert!(text.contains("--workload"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The EDP-optimal mapping (exhaustive search) under the GeneSys constraints.
+fn searched_mapping(
+    arch: &loomap::arch::Arch,
+    problem: &loomap::workload::Problem,
+    size: u64,
+) -> loomap::mapping::Mapping {
+    use loomap::io::constraints as cio;
+    use loomap::mapspace::MapSpace;
+    use loomap::search::{Algo, Driver, SearchConfig};
+    let gemm = problem.dim_id("M").is_some();
+    let (path, extra) = if gemm {
+        (
+            repo("arch/genesys_gemm.constraints.toml"),
+            format!(
+                "\n[[constraint]]\ntarget = \"IBUF\"\ntype = \"spatial\"\nfactors = \"N{size} K{size}\"\n"
+            ),
+        )
+    } else {
+        (
+            repo(&format!("arch/genesys_{size}x{size}.constraints.toml")),
+            String::new(),
+        )
+    };
+    let text = std::fs::read_to_string(&path).unwrap() + &extra;
+    let spec = cio::parse_constraints(&text, &path).unwrap();
+    let constraints = cio::resolve(&spec, &path, arch, problem).unwrap();
+    let space = MapSpace::new(arch, problem, constraints).unwrap();
+    let mut engine = Algo::Exhaustive.engine(&space).unwrap();
+    let config = SearchConfig::new("edp".parse().unwrap());
+    let result = Driver::run(&space, engine.as_mut(), &config, None);
+    result
+        .best
+        .unwrap_or_else(|| panic!("no mapping for {} on {}", problem.name, arch.name))
+        .mapping
+}
+
+/// ResNet-18-shaped convs (3×3 s1, 3×3 s2, 1×1 s2 downsample), a GEMM and an FC on the 8×8,
+/// 16×16 and 32×32 design points: searched mapping -> compile -> simulate on random operands;
+/// every output bit-exact; simulated vs model cycles printed (see docs/npu.md for the table
+/// and why small layers exceed 10%).
+#[test]
+fn searched_mappings_compile_and_simulate_exactly_on_three_array_sizes() {
+    let wl = io::load_workload(&repo("workloads/genesys_tests.toml")).unwrap();
+    let mut rows = Vec::new();
+    for size in [8u64, 16, 32] {
+        let arch = io::load_arch(&repo(&format!("arch/genesys_{size}x{size}.toml"))).unwrap();
+        let cfg = NpuConfig::from_arch(&arch).unwrap();
+        for name in ["r18_3x3_s1", "r18_3x3_s2", "r18_1x1_down", "gemm", "fc"] {
+            let layer = wl.layer(name).unwrap();
+            let mapping = searched_mapping(&arch, &layer.problem, size);
+            let c = compile::compile(&arch, &layer.problem, &mapping, CompileOptions::default())
+                .unwrap_or_else(|e| panic!("{name} on {}: {e}", arch.name));
+            let v = compile::verify(&c, &cfg, &c.program, size).unwrap();
+            assert!(
+                v.passed(),
+                "{name} on {}: {} of {} differ, first {:?}",
+                arch.name,
+                v.mismatches,
+                v.compared,
+                v.first_mismatches
+            );
+            let model = loomap::model::evaluate(&arch, &layer.problem, &mapping)
+                .unwrap()
+                .cycles;
+            let ratio = v.report.cycles as f64 / model as f64;
+            rows.push((size, name, v.report.cycles, model, ratio));
+        }
+    }
+    for (size, name, sim, model, ratio) in &rows {
+        eprintln!("{size}x{size} {name:14} sim {sim:8} model {model:8} ratio {ratio:.3}");
+    }
+    // The simulator never runs faster than the model's compute-bound cycles.
+    assert!(rows.iter().all(|r| r.4 >= 1.0), "{rows:?}");
+}
