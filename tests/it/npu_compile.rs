@@ -217,12 +217,46 @@ fn searched_mappings_compile_and_simulate_exactly_on_three_array_sizes() {
                 .unwrap()
                 .cycles;
             let ratio = v.report.cycles as f64 / model as f64;
-            rows.push((size, name, v.report.cycles, model, ratio));
+            let r = &v.report;
+            let fill = (2 * size - 2) * r.systolic_tiles;
+            let unmodelled = fill
+                + r.busy("decode")
+                + r.busy("dram.ibuf")
+                + r.busy("dram.param")
+                + r.busy("dram.obuf")
+                + r.busy("dram.instr");
+            rows.push((size, name, r.cycles, model, ratio, unmodelled));
         }
     }
-    for (size, name, sim, model, ratio) in &rows {
+    for (size, name, sim, model, ratio, _) in &rows {
         eprintln!("{size}x{size} {name:14} sim {sim:8} model {model:8} ratio {ratio:.3}");
     }
-    // The simulator never runs faster than the model's compute-bound cycles.
-    assert!(rows.iter().all(|r| r.4 >= 1.0), "{rows:?}");
+    for &(size, name, sim, model, ratio, unmodelled) in &rows {
+        // Never faster than the model's compute/bandwidth bound.
+        assert!(
+            ratio >= 1.0,
+            "{size}x{size} {name}: sim {sim} < model {model}"
+        );
+        if WITHIN_10_PERCENT.contains(&(size, name)) {
+            assert!(ratio <= 1.10, "{size}x{size} {name}: ratio {ratio:.3}");
+        } else {
+            // Known gap (docs/npu.md): the excess is what the model has no term for:
+            // per-tile fill/drain, decode, and transfers double buffering does not hide.
+            assert!(
+                sim - model <= unmodelled,
+                "{size}x{size} {name}: excess {} > unmodelled terms {unmodelled}",
+                sim - model
+            );
+        }
+    }
 }
+
+/// Layer/array pairs whose simulated cycles are within 10% of the model (measured; the
+/// others are explained in docs/npu.md "Simulated vs modelled cycles").
+const WITHIN_10_PERCENT: &[(u64, &str)] = &[
+    (8, "r18_3x3_s1"),
+    (8, "r18_3x3_s2"),
+    (8, "gemm"),
+    (16, "r18_3x3_s1"),
+    (16, "r18_3x3_s2"),
+];
