@@ -994,3 +994,181 @@ pub fn verify(
         report,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::{Factors, LevelSpec};
+    use crate::workload::LayerShape;
+
+    fn arch(size: u32) -> Arch {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("arch/genesys_{size}x{size}.toml"));
+        crate::io::load_arch(&path).unwrap()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn conv(k: u64, c: u64, p: u64, r: u64, stride: u64, dilation: u64) -> Problem {
+        LayerShape::Conv {
+            n: 1,
+            groups: 1,
+            k,
+            c,
+            p,
+            q: p,
+            r,
+            s: r,
+            wstride: stride,
+            hstride: stride,
+            wdilation: dilation,
+            hdilation: dilation,
+        }
+        .to_problem("t")
+        .unwrap()
+    }
+
+    fn level(target: &str, temporal: &str, order: &str, sx: &str, sy: &str) -> LevelSpec {
+        LevelSpec {
+            target: target.into(),
+            temporal: temporal.parse::<Factors>().unwrap(),
+            order: order.chars().map(|c| c.to_string()).collect(),
+            spatial_x: sx.parse::<Factors>().unwrap(),
+            spatial_y: sy.parse::<Factors>().unwrap(),
+            keep: None,
+            bypass: Vec::new(),
+        }
+    }
+
+    /// DRAM factors/order (innermost first), WBUF temporal, spatial K/C at IBUF.
+    fn mapping(
+        a: &Arch,
+        p: &Problem,
+        dram: &str,
+        order: &str,
+        wbuf: &str,
+        sx: &str,
+        sy: &str,
+    ) -> Mapping {
+        Mapping::from_specs(
+            a,
+            p,
+            &[
+                level("DRAM", dram, order, "", ""),
+                level("IBUF", "", "", sx, sy),
+                level("WBUF", wbuf, "", "", ""),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn check(a: &Arch, p: &Problem, m: &Mapping, relu: bool) -> Compiled {
+        let c = compile(a, p, m, CompileOptions { fuse_relu: relu }).unwrap();
+        let cfg = NpuConfig::from_arch(a).unwrap();
+        for seed in 0..2 {
+            let v = verify(&c, &cfg, &c.program, seed).unwrap();
+            assert!(v.passed(), "{:?}", v.first_mismatches);
+        }
+        c
+    }
+
+    #[test]
+    fn reference_conv_by_hand() {
+        // 1 output channel, 2 input channels, 2×2 filter, stride 1, 3×3 input -> 2×2 output
+        let p = conv(1, 2, 2, 2, 1, 1);
+        let d = ConvDims::from_problem(&p).unwrap();
+        assert_eq!(d.input_hw(), [3, 3]);
+        let input: Vec<i8> = (0..18).map(|i| i as i8).collect(); // [h][w][c]
+        let weights: Vec<i8> = vec![1, -1, 2, 0, 0, 1, -2, 3]; // [r][s][c][k=1]
+        let out = reference_conv(&d, &input, &weights, &[10], false);
+        // out(0,0) = 10 + (0·1 + 1·−1) + (2·2 + 3·0) + (6·0 + 7·1) + (8·−2 + 9·3) = 31
+        assert_eq!(out[0], 31);
+        // each output step right adds 2 to every input: Σw = 4 -> +8 per step
+        assert_eq!(out[1], 39);
+        assert_eq!(out[2], 31 + 3 * 8);
+        let relu = reference_conv(&d, &input, &weights, &[-1000], true);
+        assert!(relu.iter().all(|&v| v == 0));
+        // 32-bit wrap, as the accumulator
+        let w = reference_conv(&d, &input, &weights, &[i32::MAX], false);
+        assert_eq!(w[0], i32::MAX.wrapping_add(21));
+    }
+
+    #[test]
+    fn partial_sums_kh_tiles_strides_and_dilation_are_exact() {
+        let a = arch(8);
+        // IC split outside the output split: partial sums go to DRAM and come back
+        let p = conv(16, 32, 6, 3, 1, 1);
+        let m = mapping(&a, &p, "P2 C2 R3", "PCR", "K2 C2 P3 Q6 S3", "K8", "C8");
+        let c = check(&a, &p, &m, false);
+        assert!(c.program.to_asm().contains("LD_ST LD, BUFFER, OBUF"));
+        // stride 2 with a K split outermost and Q split innermost
+        let p = conv(16, 16, 5, 3, 2, 1);
+        let m = mapping(&a, &p, "Q5 K2", "QK", "C2 P5 R3 S3", "K8", "C8");
+        check(&a, &p, &m, false);
+        // dilation 2, channels that do not fill the array (padded per tile)
+        let p = conv(6, 5, 4, 3, 1, 2);
+        let m = mapping(&a, &p, "P2", "P", "P2 Q4 R3 S3", "K6", "C5");
+        check(&a, &p, &m, true);
+    }
+
+    #[test]
+    fn unsupported_layers_and_mappings_are_rejected_with_a_reason() {
+        let a = arch(8);
+        let dw = LayerShape::Conv {
+            n: 1,
+            groups: 8,
+            k: 1,
+            c: 1,
+            p: 4,
+            q: 4,
+            r: 3,
+            s: 3,
+            wstride: 1,
+            hstride: 1,
+            wdilation: 1,
+            hdilation: 1,
+        }
+        .to_problem("dw")
+        .unwrap();
+        let e = ConvDims::from_problem(&dw).unwrap_err().to_string();
+        assert!(e.contains("depthwise"), "{e}");
+
+        let p = conv(8, 8, 4, 1, 1, 1);
+        let m = mapping(&a, &p, "", "", "K8 P4", "Q4", "C8");
+        let e = compile(&a, &p, &m, CompileOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("spatial factor of Q on X") && e.contains("output channels"),
+            "{e}"
+        );
+
+        // fused ReLU with the reduction split outside the output split
+        let p = conv(8, 16, 4, 1, 1, 1);
+        let m = mapping(&a, &p, "P2 C2", "PC", "P2 Q4", "K8", "C8");
+        let e = compile(&a, &p, &m, CompileOptions { fuse_relu: true })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("fused ReLU"), "{e}");
+
+        // an on-chip tile larger than IBUF (8x8: 4096 rows)
+        let p = conv(8, 8, 80, 1, 1, 1);
+        let m = mapping(&a, &p, "", "", "P80 Q80", "K8", "C8");
+        let e = compile(&a, &p, &m, CompileOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("IBUF tile needs 6400 rows"), "{e}");
+    }
+
+    #[test]
+    fn walker_merges_whole_inner_dims_only() {
+        // whole rows of a full-width tile merge into one request
+        // (a partial outer dim still merges: its rows are consecutive; nothing beyond it does)
+        let (loops, run) = walker(&[(2, 2, 640), (4, 8, 80), (10, 10, 8)], 8, true, 8);
+        assert_eq!(loops, vec![(2, 640)]);
+        assert_eq!(run, 320);
+        // a partial channel tile stops merging at once
+        let (loops, run) = walker(&[(2, 2, 1000), (3, 3, 50)], 16, false, 16);
+        assert_eq!(loops.len(), 2);
+        assert_eq!(run, 16);
+    }
+}
