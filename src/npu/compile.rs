@@ -41,6 +41,8 @@ pub enum CompileError {
     Layer { layer: String, reason: String },
     #[error("mapping cannot be compiled for GeneSys: {0}")]
     Mapping(String),
+    #[error("the architecture is not a GeneSys design point: {0}")]
+    Arch(String),
     #[error("{what} = {value} does not fit the {bits}-bit field of the instruction ({hint})")]
     Field {
         what: String,
@@ -305,7 +307,7 @@ pub fn compile(
     mapping: &Mapping,
     opts: CompileOptions,
 ) -> Result<Compiled, CompileError> {
-    let cfg = NpuConfig::from_arch(arch).map_err(|e| CompileError::Mapping(e.to_string()))?;
+    let cfg = NpuConfig::from_arch(arch).map_err(|e| CompileError::Arch(e.to_string()))?;
     let dims = ConvDims::from_problem(problem)?;
     let (an, am) = (cfg.array_n as u64, cfg.array_m as u64);
     let role_of_dim = |d: usize| dims.dim_of_role.iter().position(|&x| x == Some(d));
