@@ -339,3 +339,43 @@ fn scalesim_weight_stationary_compute_cycles_cross_check() {
         }
     }
 }
+
+/// Changing only the arch text retargets compiler and simulator: halving the IBUF and WBUF
+/// fill bandwidths (the AXI channels) doubles their transfer cycles and changes the WBUF bank
+/// interleave of the weight layout; results stay exact.
+#[test]
+fn arch_fill_bandwidths_retarget_compiler_and_simulator() {
+    let path = repo("arch/genesys_16x16.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let narrow = text
+        .replace("write_bw = 64.0", "write_bw = 32.0")
+        .replace("write_bw = 0.25", "write_bw = 0.125");
+    assert_ne!(narrow, text);
+    let wl = io::load_workload(&repo("workloads/genesys_tests.toml")).unwrap();
+    let layer = wl.layer("conv_relu_test").unwrap();
+    let mut busy = Vec::new();
+    for t in [&text, &narrow] {
+        let arch = io::parse_arch(t, &path).unwrap();
+        let cfg = NpuConfig::from_arch(&arch).unwrap();
+        let mapping = io::load_mapping(
+            &repo("mappings/genesys_conv_relu_test.toml"),
+            &arch,
+            &layer.problem,
+        )
+        .unwrap();
+        let c =
+            compile::compile(&arch, &layer.problem, &mapping, CompileOptions::default()).unwrap();
+        let v = compile::verify(&c, &cfg, &c.program, 5).unwrap();
+        assert!(v.passed(), "{:?}", v.first_mismatches);
+        busy.push((
+            cfg.ibuf_channel_bits,
+            cfg.param_channel_bits,
+            v.report.busy("dram.ibuf"),
+            v.report.busy("dram.param"),
+        ));
+    }
+    assert_eq!((busy[0].0, busy[0].1), (512, 512));
+    assert_eq!((busy[1].0, busy[1].1), (256, 256));
+    assert_eq!(busy[1].2, 2 * busy[0].2);
+    assert_eq!(busy[1].3, 2 * busy[0].3);
+}
