@@ -102,9 +102,9 @@ impl ConvDims {
             if let Some(g) = dim("G") {
                 if p.bounds[g] > 1 {
                     return Err(bad(format!(
-                        "grouped/depthwise convolution ({} groups): GeneSys' array reduces over \
-                         input channels on its rows and cannot keep groups apart; depthwise layers \
-                         run on the SIMD unit in GeneSys, which this compiler does not target",
+                        "grouped/depthwise convolution ({} groups): GeneSys' array sums over all \
+                         input channels on its rows, so groups cannot be kept apart in one pass; \
+                         hint: split the layer into one conv per group (C/G -> K/G each)",
                         p.bounds[g]
                     )));
                 }
