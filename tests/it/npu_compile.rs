@@ -145,6 +145,19 @@ fn cli_compile_then_simulate_passes_detects_a_damaged_program_and_rejects_bad_in
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("FAIL") && text.contains("expected"), "{text}");
 
+    // the side file records the layout for genesys_16x16: another arch is refused (exit 2)
+    let (code, text) = loomap(&[
+        "simulate",
+        "--program",
+        prog_s,
+        "--arch",
+        "arch/genesys_8x8.toml",
+        "--workload",
+        "workloads/genesys_tests.toml",
+    ]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("prog.bin.toml"), "{text}");
+
     // --program without --workload is a clear usage error
     let (code, text) = loomap(&["simulate", "--program", prog_s]);
     assert_eq!(code, 2, "{text}");
