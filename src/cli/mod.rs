@@ -2,12 +2,14 @@
 
 mod bench;
 mod check;
+mod compile;
 mod estimate;
 mod eval;
 mod import;
 mod plot;
 mod search;
 mod simulate;
+mod simulate_program;
 mod sweep;
 
 use std::process::ExitCode;
@@ -45,7 +47,10 @@ enum Command {
     Merge(sweep::MergeArgs),
     /// Re-render a sweep's plots from its CSV files.
     Plot(plot::Args),
-    /// Run a GeneSys test case on the NPU simulator and compare with its golden output.
+    /// Compile one layer and mapping into a GeneSys program (+ side file with the DRAM layout).
+    Compile(compile::Args),
+    /// Run a GeneSys test case (or a `compile`d program on random operands) on the NPU
+    /// simulator and compare with the golden / reference output.
     Simulate(simulate::Args),
 }
 
@@ -69,5 +74,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Plot(a) => plot::run(a),
         Command::Estimate(a) => estimate::run(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Compile(a) => compile::run(a),
     }
 }

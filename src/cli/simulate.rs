@@ -11,8 +11,21 @@ use loomap::npu::{testcase::TestCase, CalculusNumbering, NpuConfig};
 pub struct Args {
     /// GeneSys test-case directory (program *_binary.txt or *_decimal.txt, data/, optional
     /// *arch_cfg.json, *_json.json, data_locations.json).
+    #[arg(long, required_unless_present = "program", conflicts_with = "program")]
+    genesys_testcase: Option<PathBuf>,
+    /// A program written by `loomap compile` (its side file `<program>.toml` beside it): run
+    /// it on random operands and check against a reference conv (needs --arch, --workload).
     #[arg(long)]
-    genesys_testcase: PathBuf,
+    program: Option<PathBuf>,
+    /// Workload file the program was compiled from (with --program).
+    #[arg(long)]
+    workload: Option<PathBuf>,
+    /// Layer name (with --program; default: the one recorded in the side file).
+    #[arg(long)]
+    layer: Option<String>,
+    /// Seed of the random operands (with --program).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Take the design point from a loomap architecture instead (e.g. arch/genesys_16x16.toml);
     /// default: the case's *arch_cfg.json, else GeneSys' benchmark_16x16.
     #[arg(long)]
@@ -32,7 +45,18 @@ enum Calculus {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let mut case = TestCase::load(&a.genesys_testcase)?;
+    let Some(dir) = &a.genesys_testcase else {
+        let program = a.program.as_deref().unwrap_or(std::path::Path::new(""));
+        return super::simulate_program::run(
+            program,
+            a.arch.as_ref(),
+            a.workload.as_ref(),
+            a.layer.as_deref(),
+            a.seed,
+            a.verbose,
+        );
+    };
+    let mut case = TestCase::load(dir)?;
     if let Some(path) = &a.arch {
         let arch = io::load_arch(path)?;
         case.cfg = NpuConfig::from_arch(&arch)?;

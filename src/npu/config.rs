@@ -186,6 +186,19 @@ impl NpuConfig {
         c.obuf_depth = obuf;
         c.bbuf_depth = bbuf;
         c.vmem_depth = (obuf / 2).saturating_sub(1).max(1);
+        // DRAM channels: a buffer's fill bandwidth in the arch (write_bw, words per cycle per
+        // instance) is the AXI channel that feeds it, so model and simulator read one number.
+        let fill_bits = |name: &str| -> Option<u32> {
+            let level = &arch.levels[arch.level_id(name)?];
+            let bits = level.write_bw? * level.instances as f64 * level.word_bits as f64;
+            (bits >= 8.0).then_some(bits.round() as u32)
+        };
+        if let Some(bits) = fill_bits("IBUF") {
+            c.ibuf_channel_bits = bits;
+        }
+        if let Some(bits) = fill_bits("WBUF") {
+            c.param_channel_bits = bits;
+        }
         c.data_width = data_bits;
         c.wgt_width = wgt_bits;
         c.acc_width = acc_bits;

@@ -15,6 +15,7 @@
 //! Not modelled: the permutation engine, floating-point SIMD types, DRAM latency and bank
 //! conflicts. This module never uses `model`: it is an independent check of the cost model.
 
+pub mod compile;
 pub mod config;
 pub mod dram;
 pub mod isa;

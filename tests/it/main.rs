@@ -5,6 +5,7 @@ mod engines;
 mod estimate;
 // The oracle indexes parallel per-level/per-tensor tables by position on purpose.
 mod npu;
+mod npu_compile;
 #[allow(clippy::needless_range_loop)]
 mod oracle;
 mod presets;
