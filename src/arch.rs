@@ -51,6 +51,10 @@ pub struct Level {
     pub area_um2: f64,
     pub network_fill_latency: u64,
     pub network_drain_latency: u64,
+    /// Cycles added each time a new tile of this level starts (per iteration of the temporal
+    /// loops above it) that no overlap hides, e.g. a systolic array's fill and drain per
+    /// buffer tile. 0 (Timeloop has no such term).
+    pub tile_overhead_cycles: u64,
 }
 
 impl Level {
@@ -82,6 +86,7 @@ impl Level {
             area_um2: 0.0,
             network_fill_latency: 0,
             network_drain_latency: 0,
+            tile_overhead_cycles: 0,
         }
     }
 

@@ -7,7 +7,9 @@
 //! children that need the same tile at a fanout are served by one multicast read, and
 //! identical partial sums are reduced in the network; the first read of an output is elided;
 //! energy charges ceil(count / block) vector accesses per action (per utilized cluster on
-//! clustered levels); cycles are the max of compute and each level's bandwidth-bound time.
+//! clustered levels); cycles are the max of compute and each level's bandwidth-bound time,
+//! plus network latencies and any per-tile overhead (`Level::tile_overhead_cycles`, 0 unless
+//! the arch sets it).
 //!
 //! Pure, `Sync`, deterministic, and allocation-free per call: all state lives in fixed-size
 //! arrays, in the caller's [`Stats`] scratch for [`evaluate_into`]. Never does IO.
@@ -169,6 +171,8 @@ pub struct Evaluator<'a> {
     area_um2: f64,
     /// Network fill and drain latencies of every level, summed.
     latency: u64,
+    /// Any level with a per-tile overhead (most architectures have none, and skip the pass).
+    tile_overheads: bool,
     levels: [LevelConsts; MAX_LEVELS],
     tensors: [TensorConsts; MAX_TENSORS],
     /// Per dimension, the ranks a loop over it widens: `grows[d][..grow_len[d]]`.
@@ -326,6 +330,7 @@ impl<'a> Evaluator<'a> {
                 .iter()
                 .map(|l| l.network_fill_latency + l.network_drain_latency)
                 .sum(),
+            tile_overheads: arch.levels.iter().any(|l| l.tile_overhead_cycles != 0),
             levels,
             tensors,
             grows,
@@ -516,7 +521,7 @@ impl<'a> Evaluator<'a> {
             stats.level_cycles[lvl] = c;
             cycles = cycles.max(c);
         }
-        let cycles = cycles + self.latency;
+        let cycles = cycles + self.latency + self.tile_overhead(mapping, nlev);
         if leak_per_cycle != 0.0 {
             for leak in &mut stats.leak_energy_pj[..nlev] {
                 *leak *= to_f64(cycles);
@@ -533,6 +538,28 @@ impl<'a> Evaluator<'a> {
             utilization: to_f64(macs) / (to_f64(self.arch.compute.instances) * to_f64(cycles)),
             area_um2: self.area_um2,
         })
+    }
+
+    /// Σ over levels of the per-tile overhead × the number of tiles one instance of the level
+    /// goes through (the product of the temporal loops above it): cycles no overlap hides.
+    fn tile_overhead(&self, mapping: &Mapping, nlev: usize) -> u64 {
+        if !self.tile_overheads {
+            return 0;
+        }
+        let nest = &mapping.nest;
+        let mut total = 0u64;
+        // Walk outer to inner, multiplying in each level's temporal loops.
+        let mut tiles = 1u64;
+        for lvl in (0..nlev).rev() {
+            let overhead = self.arch.levels[lvl].tile_overhead_cycles;
+            total = total.saturating_add(overhead.saturating_mul(tiles));
+            for l in nest.level_loops(lvl) {
+                if l.space == Spacetime::Temporal {
+                    tiles = tiles.saturating_mul(l.bound);
+                }
+            }
+        }
+        total
     }
 
     /// One pass over the nest, inner to outer, filling `stats.shape` for the first
@@ -1096,6 +1123,32 @@ mod tests {
         assert_eq!(st.tensors[0][0].reads, 48);
         assert_eq!(st.tensors[0][1].fills, 3 + 15);
         assert_eq!(st.tensors[1][1].reads, 18);
+    }
+
+    #[test]
+    fn tile_overhead_is_charged_once_per_tile_above_the_level() {
+        // The same output-stationary conv1d as above: the buffer goes through 16 tiles (the
+        // DRAM loop P16), so 5 cycles per buffer tile add 80; DRAM itself has one "tile".
+        let mut arch = crate::arch::tests::two_level();
+        arch.levels[0].tile_overhead_cycles = 5;
+        let p = conv1d(3, 16);
+        let m = Mapping::from_specs(
+            &arch,
+            &p,
+            &[spec("Buffer", "R3", "RP"), spec("DRAM", "P16", "RP")],
+        )
+        .unwrap();
+        assert_eq!(evaluate(&arch, &p, &m).unwrap().cycles, 48 + 16 * 5);
+        arch.levels[1].tile_overhead_cycles = 7;
+        assert_eq!(evaluate(&arch, &p, &m).unwrap().cycles, 48 + 16 * 5 + 7);
+        // Splitting P between the levels changes the tile count, not the compute.
+        let m = Mapping::from_specs(
+            &arch,
+            &p,
+            &[spec("Buffer", "R3 P4", "RP"), spec("DRAM", "P4", "RP")],
+        )
+        .unwrap();
+        assert_eq!(evaluate(&arch, &p, &m).unwrap().cycles, 48 + 4 * 5 + 7);
     }
 
     #[test]

@@ -154,6 +154,8 @@ pub struct LevelSpecToml {
     pub network_fill_latency: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_drain_latency: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tile_overhead_cycles: Option<u64>,
     /// Only for estimating energies/areas (docs/estimate.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub banks: Option<u64>,
@@ -260,6 +262,7 @@ impl ArchSpec {
             level.area_um2 = l.area_um2.unwrap_or(0.0);
             level.network_fill_latency = l.network_fill_latency.unwrap_or(0);
             level.network_drain_latency = l.network_drain_latency.unwrap_or(0);
+            level.tile_overhead_cycles = l.tile_overhead_cycles.unwrap_or(0);
             levels.push(level);
         }
         levels.reverse(); // files list outermost first; the model indexes innermost first
