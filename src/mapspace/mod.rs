@@ -556,8 +556,22 @@ impl<'a> MapSpace<'a> {
         }
         let from = ds[rng.gen_range(0..ds.len())];
         let to = ds[rng.gen_range(0..ds.len())];
+        from != to && self.move_prime(q, d, from, to, rng)
+    }
+
+    /// Moves one random prime factor of dimension `d` from slot `from` to slot `to` if the
+    /// result satisfies the factor limits (otherwise leaves `q` as it was). Returns whether
+    /// it moved.
+    pub fn move_prime<R: Rng>(
+        &self,
+        q: &mut Point,
+        d: DimId,
+        from: usize,
+        to: usize,
+        rng: &mut R,
+    ) -> bool {
         let f = q.factors[from][d];
-        if from == to || f == 1 {
+        if f == 1 {
             return false;
         }
         let primes = prime_factors(f);

@@ -28,7 +28,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::{Context, Outcome, Score, Searcher};
-use crate::mapspace::{prime_factors, MapSpace, Point, Violation};
+use crate::mapspace::{MapSpace, Point, Violation};
 use crate::model::Infeasible;
 
 /// Parameters of [`Genetic`]; [`Default`] gives the tuned values (see docs/search.md).
@@ -361,22 +361,7 @@ fn grow<R: Rng>(space: &MapSpace, c: &mut Point, rng: &mut R) -> bool {
     } else {
         j - 1
     };
-    let (from, to) = (ds[j], ds[k]);
-    let f = c.factors[from][d];
-    if f == 1 {
-        return false;
-    }
-    let primes = prime_factors(f);
-    let prime = primes[rng.gen_range(0..primes.len())];
-    c.factors[from][d] /= prime;
-    c.factors[to][d] *= prime;
-    if space.factors_allowed(c, d) {
-        true
-    } else {
-        c.factors[to][d] /= prime;
-        c.factors[from][d] *= prime;
-        false
-    }
+    space.move_prime(c, d, ds[j], ds[k], rng)
 }
 
 /// Picks another allowed keep mask at one level.
@@ -436,6 +421,7 @@ impl Searcher for Genetic {
 mod tests {
     use super::*;
     use crate::arch::Arch;
+    use crate::mapspace::prime_factors;
     use crate::mapspace::Constraints;
     use crate::search::{Driver, Objective, SearchConfig, StopReason};
     use crate::workload::{LayerShape, Problem};
