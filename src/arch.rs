@@ -109,6 +109,18 @@ pub struct Compute {
     pub area_um2: f64,
 }
 
+/// Which Timeloop version's counting rules the model follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CountingRules {
+    /// Today's Timeloop (v0.4 / 2024 references): a read-write tensor's fills exclude the
+    /// first tile, whose partial sums start in place.
+    #[default]
+    Timeloop,
+    /// Timeloop of 2020 (the `legacy2020_*` references): a read-write tensor's fills include
+    /// that first tile.
+    Timeloop2020,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arch {
     pub name: String,
@@ -117,6 +129,7 @@ pub struct Arch {
     /// Innermost first.
     pub levels: Vec<Level>,
     pub compute: Compute,
+    pub rules: CountingRules,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -256,6 +269,7 @@ impl Arch {
             technology_nm,
             levels,
             compute,
+            rules: CountingRules::default(),
         })
     }
 

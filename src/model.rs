@@ -22,7 +22,7 @@
 //! widths, capacities, keeper and fanout bit masks), one delta walk per kept tile (it stops
 //! as soon as two ranks move back), and one pass per level for energy and cycles.
 
-use crate::arch::{Arch, LevelClass};
+use crate::arch::{Arch, CountingRules, LevelClass};
 use crate::mapping::{Mapping, Spacetime};
 use crate::workload::{Problem, MAX_DIMS, MAX_RANKS, MAX_TENSORS, NO_RANK};
 
@@ -180,6 +180,19 @@ pub struct Evaluator<'a> {
     grow_len: [usize; MAX_DIMS],
 }
 
+/// The energy of one vector access for an action: its own, or under Timeloop's 2020 rules the
+/// largest of the level's read, write and update energies, which 2020 Timeloop charged for
+/// every action.
+fn action_energy(arch: &Arch, level: &crate::arch::Level, own: f64) -> f64 {
+    match arch.rules {
+        CountingRules::Timeloop => own,
+        CountingRules::Timeloop2020 => level
+            .read_energy_pj
+            .max(level.write_energy_pj)
+            .max(level.update_energy_pj),
+    }
+}
+
 /// Rank `rank` of `tensor` indexes a dimension with coefficient `coef`.
 #[derive(Debug, Clone, Copy, Default)]
 struct Grow {
@@ -226,6 +239,9 @@ impl Default for LevelConsts {
 #[derive(Debug, Clone, Copy, Default)]
 struct TensorConsts {
     read_write: bool,
+    /// Fills exclude the partition (the first tile's partial sums start in place): read-write
+    /// tensors under today's Timeloop rules.
+    fills_skip_partition: bool,
     /// Every dimension indexes at most one rank (then `slot` and `coef` describe it).
     single_rank: bool,
     /// Per dimension: the rank it indexes, or [`NO_SLOT`] (a scratch rank that stays 1 wide)
@@ -271,9 +287,9 @@ impl<'a> Evaluator<'a> {
                     0
                 },
                 block: Block::new(level.block_size),
-                read_energy_pj: level.read_energy_pj,
-                write_energy_pj: level.write_energy_pj,
-                update_energy_pj: level.update_energy_pj,
+                read_energy_pj: action_energy(arch, level, level.read_energy_pj),
+                write_energy_pj: action_energy(arch, level, level.write_energy_pj),
+                update_energy_pj: action_energy(arch, level, level.update_energy_pj),
                 leak_pj_per_cycle: level.leak_pj_per_cycle,
                 bandwidths: [
                     positive(level.read_bw),
@@ -285,6 +301,7 @@ impl<'a> Evaluator<'a> {
         let mut tensors = [TensorConsts::default(); MAX_TENSORS];
         for (t, tc) in tensors.iter_mut().enumerate().take(problem.num_tensors()) {
             tc.read_write = problem.tensors[t].read_write;
+            tc.fills_skip_partition = tc.read_write && arch.rules == CountingRules::Timeloop;
             tc.single_rank = problem.single_rank_of(t, 0).is_some();
             tc.slot = [NO_SLOT; MAX_DIMS];
             if tc.single_rank {
@@ -453,7 +470,7 @@ impl<'a> Evaluator<'a> {
                 }
                 if let Some(c) = child {
                     let cs = &mut stats.tensors[c][t];
-                    cs.fills = if tc.read_write {
+                    cs.fills = if tc.fills_skip_partition {
                         child_deltas.saturating_sub(cs.partition_size)
                     } else {
                         child_deltas

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{Arch, Compute, Level, LevelClass};
+use crate::arch::{Arch, Compute, CountingRules, Level, LevelClass};
 use crate::mapping::{Factors, LevelSpec, Mapping};
 use crate::workload::{Layer, LayerShape, Problem, Workload};
 
@@ -106,6 +106,9 @@ pub struct ArchSpec {
     pub technology_nm: Option<f64>,
     #[serde(default)]
     pub clock_ghz: Option<f64>,
+    /// `timeloop` (default) or `timeloop-2020`: whose counting rules the model follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<String>,
     /// Outermost first.
     pub level: Vec<LevelSpecToml>,
     pub compute: ComputeSpec,
@@ -277,9 +280,23 @@ impl ArchSpec {
             energy_pj: c.energy_pj.unwrap_or(0.0),
             area_um2: c.area_um2.unwrap_or(0.0),
         };
-        Arch::new(self.name.clone(), self.clock_ghz.unwrap_or(1.0), self.technology_nm, levels, compute).map_err(|e| {
+        let rules = match self.rules.as_deref() {
+            None | Some("timeloop") => CountingRules::Timeloop,
+            Some("timeloop-2020") => CountingRules::Timeloop2020,
+            Some(other) => {
+                return Err(err(
+                    file,
+                    "rules",
+                    format!("unknown counting rules `{other}`"),
+                    "use \"timeloop\" (today's Timeloop, the default) or \"timeloop-2020\" (files from Timeloop's 2020 releases)",
+                ))
+            }
+        };
+        let mut arch = Arch::new(self.name.clone(), self.clock_ghz.unwrap_or(1.0), self.technology_nm, levels, compute).map_err(|e| {
             err(file, "", e.to_string(), "levels are listed outermost first; inner levels' mesh must be a multiple of outer ones")
-        })
+        })?;
+        arch.rules = rules;
+        Ok(arch)
     }
 }
 

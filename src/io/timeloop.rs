@@ -1249,6 +1249,7 @@ fn convert_arch<'a>(
         name: arch_name,
         technology_nm: technology,
         clock_ghz,
+        rules: None,
         level: levels,
         compute: compute_spec,
     };

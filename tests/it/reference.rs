@@ -44,6 +44,8 @@ struct Case {
     name: String,
     files: Vec<PathBuf>,
     map_txt: Option<PathBuf>,
+    /// Counting rules written into the imported arch file (`rules = ...`), if not today's.
+    rules: Option<&'static str>,
 }
 
 pub(crate) fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -121,6 +123,7 @@ fn cases(root: &Path) -> (Vec<Case>, Vec<(String, String)>) {
                 name,
                 files,
                 map_txt,
+                rules: None,
             });
         } else if name.starts_with("legacy2020_") {
             let maps: Vec<PathBuf> = with_suffix(&dir, ".map.yaml");
@@ -137,6 +140,7 @@ fn cases(root: &Path) -> (Vec<Case>, Vec<(String, String)>) {
                 name,
                 files,
                 map_txt,
+                rules: None,
             });
         }
     }
@@ -293,8 +297,13 @@ fn check_case(
         );
         return out;
     };
+    // A user of a 2020 Timeloop release adds `rules = "timeloop-2020"` to the imported file.
+    let a = match case.rules {
+        Some(r) => a.replacen("\nname = ", &format!("\nrules = \"{r}\"\nname = "), 1),
+        None => a.clone(),
+    };
     // Through the written TOML, as a user would load it.
-    let loaded = io::parse_arch(a, Path::new("arch.toml")).and_then(|arch| {
+    let loaded = io::parse_arch(&a, Path::new("arch.toml")).and_then(|arch| {
         let workload = io::parse_workload(w, Path::new("workload.toml"))?;
         let problem = workload.layers[0].problem.clone();
         let mapping = io::parse_mapping(m, Path::new("mapping.toml"), &arch, &problem)?;
@@ -609,14 +618,14 @@ fn raw_v04_inputs_import_like_processed_ones() {
     println!("raw v0.4 inputs import like the processed ones: {checked} cases");
 }
 
-/// The 2020 (v0.3) cases have no `*.map.yaml`, so they are not part of the model validation
-/// above; their mapping is imported from the pretty-printed `*.map.txt`. The import itself is
-/// checked (levels, instances, sizes, word bits, block sizes, and the cycles, which every dense
-/// reference gets from compute alone). Their access counts and energies follow the 2020
-/// Timeloop rules (read-write fills include the partition; one vector energy, the largest, for
-/// every action), which differ from today's, so those differences are printed, not asserted.
+/// The 2020 (v0.3) cases have no `*.map.yaml`; their mapping is imported from the
+/// pretty-printed `*.map.txt`. They are evaluated under Timeloop's 2020 counting rules
+/// (`rules = "timeloop-2020"`: a read-write tensor's fills include the first tile) and must
+/// match like the dense cases: cycles, energy and every per-level count within the same
+/// tolerances. Under today's rules the output fills differ, which shows the rule is what
+/// makes them match.
 #[test]
-fn legacy_v03_cases_import() {
+fn legacy_v03_cases_match_timeloop_2020() {
     let root = reference_root();
     if !root.is_dir() {
         println!("SKIPPED: no Timeloop reference data at {}", root.display());
@@ -635,8 +644,9 @@ fn legacy_v03_cases_import() {
         })
         .collect();
     dirs.sort();
-    let mut hard = Vec::new();
-    let mut soft = Vec::new();
+    let mut mismatches = Vec::new();
+    let mut under_today = Vec::new();
+    let mut compared = 0;
     for dir in &dirs {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let refs = dir.join("ref_output");
@@ -645,52 +655,37 @@ fn legacy_v03_cases_import() {
         files.extend(with_suffix_txt(&refs));
         files.extend(with_suffix(&refs, ".ERT.yaml"));
         files.extend(with_suffix(&refs, ".ART.yaml"));
-        let case = Case {
-            name: name.clone(),
-            files,
-            map_txt: None,
-        };
         let Some(sum) = summary.iter().find(|r| r.get("case") == Some(&name)) else {
             continue;
         };
-        // The 2020 energies follow the 2020 rules (see above): compare cycles only.
-        let mut sum = sum.clone();
-        sum.remove("energy_pJ_derived");
         let levels: Vec<&BTreeMap<String, String>> = per_level
             .iter()
             .filter(|r| r.get("case") == Some(&name))
             .collect();
-        for m in check_case(&case, &sum, &levels) {
-            let structural = matches!(
-                m.quantity.as_str(),
-                "import"
-                    | "load TOML"
-                    | "evaluate"
-                    | "cycles"
-                    | "instances"
-                    | "size_words"
-                    | "word_bits"
-                    | "block_size"
-                    | "level"
-                    | "tensor"
-                    | "kept"
-            );
-            if structural {
-                hard.push(m);
-            } else {
-                soft.push(m);
-            }
-        }
+        let mut case = Case {
+            name: name.clone(),
+            files,
+            map_txt: None,
+            rules: Some("timeloop-2020"),
+        };
+        mismatches.extend(check_case(&case, sum, &levels));
+        case.rules = None;
+        under_today.extend(check_case(&case, sum, &levels));
+        compared += 1;
     }
     let rows = |ms: &[Mismatch]| mismatch_table(ms, "theirs (2020)");
-    println!("legacy 2020 cases imported: {}", dirs.len());
-    if !soft.is_empty() {
-        println!(
-            "counts that follow the 2020 rules (informational):\n{}",
-            rows(&soft)
+    println!("legacy 2020 cases compared: {compared}");
+    assert!(
+        mismatches.is_empty(),
+        "legacy 2020 mismatches:\n{}",
+        rows(&mismatches)
+    );
+    if compared > 0 {
+        assert!(
+            under_today.iter().any(|m| m.quantity == "fills"),
+            "today's rules should differ from 2020's on output fills"
         );
     }
-    assert!(hard.is_empty(), "legacy import problems:\n{}", rows(&hard));
 }
 
 /// One row per mismatch, with a header.
