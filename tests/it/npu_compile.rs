@@ -231,9 +231,9 @@ fn searched_mappings_compile_and_simulate_exactly_on_three_array_sizes() {
                 .cycles;
             let ratio = v.report.cycles as f64 / model as f64;
             let r = &v.report;
-            let fill = (2 * size - 2) * r.systolic_tiles;
-            let unmodelled = fill
-                + r.busy("decode")
+            // The model charges the systolic fill/drain per DRAM tile (the arch's OBUF
+            // `tile_overhead_cycles`); what it has no term for is decode and the transfers.
+            let unmodelled = r.busy("decode")
                 + r.busy("dram.ibuf")
                 + r.busy("dram.param")
                 + r.busy("dram.obuf")
@@ -254,7 +254,7 @@ fn searched_mappings_compile_and_simulate_exactly_on_three_array_sizes() {
             assert!(ratio <= 1.10, "{size}x{size} {name}: ratio {ratio:.3}");
         } else {
             // Known gap (docs/npu.md): the excess is what the model has no term for:
-            // per-tile fill/drain, decode, and transfers double buffering does not hide.
+            // decode, and transfers double buffering does not hide.
             assert!(
                 sim - model <= unmodelled,
                 "{size}x{size} {name}: excess {} > unmodelled terms {unmodelled}",
@@ -269,9 +269,12 @@ fn searched_mappings_compile_and_simulate_exactly_on_three_array_sizes() {
 const WITHIN_10_PERCENT: &[(u64, &str)] = &[
     (8, "r18_3x3_s1"),
     (8, "r18_3x3_s2"),
+    (8, "r18_1x1_down"),
     (8, "gemm"),
     (16, "r18_3x3_s1"),
     (16, "r18_3x3_s2"),
+    (16, "r18_1x1_down"),
+    (16, "gemm"),
 ];
 
 /// SCALE-Sim v3 (32×32, weight stationary, CALC = zero-stall bandwidth) vs the simulator's
