@@ -235,13 +235,9 @@ impl RunRecord {
 
     /// Columns of `results.csv`.
     pub fn results_header(&self) -> Vec<String> {
-        let mut h: Vec<String> = ["variant", "layer", "repeat", "status", "reason"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        h.extend(self.params.iter().cloned());
-        h.extend(
-            [
+        self.header(
+            &["variant", "layer", "repeat", "status", "reason"],
+            &[
                 "clock_ghz",
                 "cycles",
                 "energy_pj",
@@ -252,23 +248,15 @@ impl RunRecord {
                 "evaluations",
                 "search_s",
                 "optimal",
-            ]
-            .iter()
-            .map(|s| s.to_string()),
-        );
-        h.extend(self.energy_columns());
-        h
+            ],
+        )
     }
 
     /// Columns of `variants.csv` and `pareto.csv`.
     pub fn variants_header(&self) -> Vec<String> {
-        let mut h: Vec<String> = ["variant", "status", "reason", "pareto"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        h.extend(self.params.iter().cloned());
-        h.extend(
-            [
+        self.header(
+            &["variant", "status", "reason", "pareto"],
+            &[
                 "clock_ghz",
                 "cycles",
                 "energy_pj",
@@ -277,12 +265,19 @@ impl RunRecord {
                 "power_w",
                 "inferences_per_s",
                 "utilization",
-            ]
+            ],
+        )
+    }
+
+    /// Leading columns, one per parameter, the metrics, then energy per level.
+    fn header(&self, leading: &[&str], metrics: &[&str]) -> Vec<String> {
+        leading
             .iter()
-            .map(|s| s.to_string()),
-        );
-        h.extend(self.energy_columns());
-        h
+            .map(|s| s.to_string())
+            .chain(self.params.iter().cloned())
+            .chain(metrics.iter().map(|s| s.to_string()))
+            .chain(self.energy_columns())
+            .collect()
     }
 
     fn energy_columns(&self) -> Vec<String> {
