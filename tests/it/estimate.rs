@@ -11,15 +11,10 @@ use loomap::estimate::{self, DramType, FpFormat, MacKind, MemoryShape, Technolog
 
 use crate::reference::{read_csv, reference_root, table};
 
-/// The reference folder from the main checkout or, in a worktree, two levels up.
+/// `ert-summary.csv` of the Timeloop references (beside the repo or above a worktree).
 fn ert_summary() -> Option<PathBuf> {
-    let main = reference_root().join("ert-summary.csv");
-    if main.exists() {
-        return Some(main);
-    }
-    let worktree = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/reference/timeloop/ert-summary.csv");
-    worktree.exists().then_some(worktree)
+    let path = reference_root().join("ert-summary.csv");
+    path.exists().then_some(path)
 }
 
 /// (class, quantity, asserted max |relative error|, why). Classes without an entry here are

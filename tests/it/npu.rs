@@ -11,15 +11,9 @@ use loomap::npu::Program;
 
 use crate::cli::loomap;
 
-/// `../shared/reference/genesys` beside the repo, or two levels up from a worktree.
+/// `../shared/reference/genesys`, beside the repo or above a worktree.
 fn genesys_root() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        root.join("../shared/reference/genesys"),
-        root.join("../../shared/reference/genesys"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
+    crate::reference::shared_reference("genesys")
 }
 
 fn cases() -> Vec<PathBuf> {

@@ -28,14 +28,21 @@ pub(crate) const COUNT_TOL: f64 = 0.005;
 /// `../shared/reference/timeloop` beside the project; from a git worktree two levels down
 /// (`wt/NAME`), the shared folder is one level further up.
 pub(crate) fn reference_root() -> PathBuf {
+    shared_reference("timeloop").unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/timeloop")
+    })
+}
+
+/// `../shared/reference/<sub>` beside the repo, or two levels up from a git worktree; `None`
+/// when neither exists (tests then skip with a message).
+pub(crate) fn shared_reference(sub: &str) -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let beside = root.join("../shared/reference/timeloop");
-    let above = root.join("../../shared/reference/timeloop");
-    if !beside.exists() && above.exists() {
-        above
-    } else {
-        beside
-    }
+    [
+        root.join("../shared/reference").join(sub),
+        root.join("../../shared/reference").join(sub),
+    ]
+    .into_iter()
+    .find(|p| p.is_dir())
 }
 
 /// A case to validate: its name, the files to import, and Timeloop's pretty-printed mapping
