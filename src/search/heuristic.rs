@@ -379,6 +379,46 @@ pub fn greedy_point(space: &MapSpace) -> Point {
     greedy_fill(space, None).unwrap_or_else(|| space.blank_point())
 }
 
+/// Greedily moves prime factors into slot `s` from the outermost slot holding them (never
+/// from an inner one), each time taking the move that scores highest (PEs used, or words a
+/// level's tiles use), until no legal move remains.
+fn grow_slot(
+    space: &MapSpace,
+    mut p: Point,
+    s: usize,
+    movable_from: &dyn Fn(usize) -> bool,
+    score: impl Fn(&Point) -> u64,
+) -> Point {
+    loop {
+        let mut pick: Option<(u64, Point)> = None;
+        for d in 0..space.num_dims() {
+            if !space.dim_slots[d].contains(&s) {
+                continue;
+            }
+            let Some(from) = outermost_holder(space, &p, d, movable_from) else {
+                continue;
+            };
+            if from <= s {
+                continue;
+            }
+            let mut primes = prime_factors(p.factors[from][d]);
+            primes.dedup();
+            for prime in primes {
+                if let Some(q) = try_move(space, &p, d, from, s, prime) {
+                    let value = score(&q);
+                    if pick.as_ref().is_none_or(|(u, _)| value > *u) {
+                        pick = Some((value, q));
+                    }
+                }
+            }
+        }
+        match pick {
+            Some((_, q)) => p = q,
+            None => return p,
+        }
+    }
+}
+
 /// The greedy start with the outermost level's temporal factors fixed to `top` (and the
 /// other factors filled greedily), if some legal factor vector has those factors.
 fn greedy_fill(space: &MapSpace, top: Option<&[u64; MAX_DIMS]>) -> Option<Point> {
@@ -405,34 +445,9 @@ fn greedy_fill(space: &MapSpace, top: Option<&[u64; MAX_DIMS]>) -> Option<Point>
         if slot.space == Spacetime::Temporal {
             continue;
         }
-        loop {
-            let mut pick: Option<(u64, Point)> = None;
-            for d in 0..ndims {
-                if !space.dim_slots[d].contains(&s) {
-                    continue;
-                }
-                let Some(from) = outermost_holder(space, &p, d, &movable_from) else {
-                    continue;
-                };
-                if from <= s {
-                    continue;
-                }
-                let mut primes = prime_factors(p.factors[from][d]);
-                primes.dedup();
-                for prime in primes {
-                    if let Some(q) = try_move(space, &p, d, from, s, prime) {
-                        let used: u64 = q.factors[s][..ndims].iter().product();
-                        if pick.as_ref().is_none_or(|(u, _)| used > *u) {
-                            pick = Some((used, q));
-                        }
-                    }
-                }
-            }
-            match pick {
-                Some((_, q)) => p = q,
-                None => break,
-            }
-        }
+        p = grow_slot(space, p, s, &movable_from, |q| {
+            q.factors[s][..ndims].iter().product()
+        });
     }
     // Temporal loops of the on-chip levels, innermost first: grow while the tiles fit.
     for lvl in 0..nlev.saturating_sub(1) {
@@ -442,34 +457,7 @@ fn greedy_fill(space: &MapSpace, top: Option<&[u64; MAX_DIMS]>) -> Option<Point>
         if space.arch.levels[lvl].effective_words().is_none() || p.keep[lvl] == 0 {
             continue;
         }
-        loop {
-            let mut pick: Option<(u64, Point)> = None;
-            for d in 0..ndims {
-                if !space.dim_slots[d].contains(&s) {
-                    continue;
-                }
-                let Some(from) = outermost_holder(space, &p, d, &movable_from) else {
-                    continue;
-                };
-                if from <= s {
-                    continue;
-                }
-                let mut primes = prime_factors(p.factors[from][d]);
-                primes.dedup();
-                for prime in primes {
-                    if let Some(q) = try_move(space, &p, d, from, s, prime) {
-                        let used = used_words(space, &q, lvl);
-                        if pick.as_ref().is_none_or(|(u, _)| used > *u) {
-                            pick = Some((used, q));
-                        }
-                    }
-                }
-            }
-            match pick {
-                Some((_, q)) => p = q,
-                None => break,
-            }
-        }
+        p = grow_slot(space, p, s, &movable_from, |q| used_words(space, q, lvl));
     }
     // Orders: the loops that do not index the largest tensor kept at or below a level go
     // innermost, so that tensor's tile stays put while they run.
