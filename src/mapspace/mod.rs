@@ -764,11 +764,13 @@ fn log10_factorial(n: usize) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand::SeedableRng;
 
-    fn tiny() -> (Arch, Problem) {
+    /// DRAM -> 64-word buffer -> 1 MAC with a 12×8×18 matmul: a map space small enough to
+    /// enumerate in unit tests (also used by the search engines' tests).
+    pub(crate) fn tiny() -> (Arch, Problem) {
         let arch = crate::arch::tests::two_level();
         let p = crate::workload::LayerShape::Matmul {
             b: 1,

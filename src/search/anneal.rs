@@ -452,24 +452,11 @@ impl Searcher for Annealer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::Arch;
     use crate::mapspace::{Axis, Constraints, Violation};
     use crate::model::Infeasible;
     use crate::search::{Driver, Objective, Score, SearchConfig, StopReason};
-    use crate::workload::{LayerShape, Problem};
 
-    fn tiny() -> (Arch, Problem) {
-        let arch = crate::arch::tests::two_level();
-        let p = LayerShape::Matmul {
-            b: 1,
-            m: 12,
-            n: 8,
-            k: 18,
-        }
-        .to_problem("g")
-        .unwrap();
-        (arch, p)
-    }
+    use crate::mapspace::tests::tiny;
 
     fn feasible(primary: f64) -> Outcome {
         let (arch, p) = tiny();

@@ -420,26 +420,13 @@ impl Searcher for Genetic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::Arch;
     use crate::mapspace::prime_factors;
     use crate::mapspace::Constraints;
     use crate::search::{Driver, Objective, SearchConfig, StopReason};
-    use crate::workload::{LayerShape, Problem};
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
 
-    fn tiny() -> (Arch, Problem) {
-        let arch = crate::arch::tests::two_level();
-        let p = LayerShape::Matmul {
-            b: 1,
-            m: 12,
-            n: 8,
-            k: 18,
-        }
-        .to_problem("g")
-        .unwrap();
-        (arch, p)
-    }
+    use crate::mapspace::tests::tiny;
 
     #[test]
     fn feasible_points_rank_before_infeasible_ones_which_rank_by_excess() {
