@@ -16,7 +16,7 @@ use loomap::search::{Algo, Driver, Objective, SearchConfig, SearchResult, StopRe
 use loomap::workload::Problem;
 
 use crate::cli::{loomap as run_loomap, root, scratch};
-use crate::search::{arch_3level, conv1d, fingerprint, run};
+use crate::search::{arch_3level, conv1d, run, same_at_one_and_two_threads};
 
 /// Largest relative gap to the proven optimum allowed at 10^4 evaluations.
 const GAP_TOLERANCE: f64 = 0.01;
@@ -139,18 +139,8 @@ fn genetic_and_anneal_do_not_depend_on_the_thread_count() {
             ("eyeriss", &big, &lat_en, Some(2500)),
         ];
         for (space_name, space, objective, budget) in runs {
-            let name = format!("{} {space_name} {objective} {budget:?}", algo.name());
-            let mut prints = Vec::new();
-            for threads in [1, 2] {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                let r = pool.install(|| run(space, algo, objective, budget, 100));
-                assert!(r.best.is_some(), "{name}: nothing feasible found");
-                prints.push(fingerprint(&r));
-            }
-            assert_eq!(prints[0], prints[1], "{name}: 1 vs 2 threads");
+            let name = format!("{} {space_name} {objective}", algo.name());
+            same_at_one_and_two_threads(&name, space, algo, objective, budget);
         }
     }
 }

@@ -12,8 +12,8 @@ use loomap::search::{Algo, Driver, Objective, SearchConfig, SearchResult, StopRe
 
 use crate::reference::table;
 use crate::search::{
-    arch_2level_x, arch_2level_xy, arch_3level, conv1d, conv1d_ic, fingerprint, gemm,
-    mixed_constraints, run,
+    arch_2level_x, arch_2level_xy, arch_3level, conv1d, conv1d_ic, gemm, mixed_constraints, run,
+    same_at_one_and_two_threads,
 };
 
 /// Largest gaps to the optimum (relative, first metric) allowed at a budget of 10^4, seed 1.
@@ -82,17 +82,7 @@ fn rl_and_heuristic_do_not_depend_on_the_thread_count() {
         ),
     ];
     for (name, space, algo, objective, budget) in runs {
-        let mut prints = Vec::new();
-        for threads in [1, 2] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            let r = pool.install(|| run(space, algo, objective, budget, 100));
-            assert!(r.best.is_some(), "{name}: nothing feasible found");
-            prints.push(fingerprint(&r));
-        }
-        assert_eq!(prints[0], prints[1], "{name} ({budget:?}): 1 vs 2 threads");
+        same_at_one_and_two_threads(name, space, algo, objective, budget);
     }
 }
 

@@ -1074,23 +1074,43 @@ fn results_do_not_depend_on_the_thread_count() {
         ),
     ];
     for (name, space, algo, objective, budget) in runs {
-        let mut prints = Vec::new();
-        for threads in [1, 2] {
+        let r = same_at_one_and_two_threads(name, space, algo, objective, budget);
+        let expected = if budget.is_none() {
+            StopReason::Exhausted
+        } else {
+            StopReason::Budget
+        };
+        assert_eq!(r.stop_reason, expected, "{name}");
+    }
+}
+
+/// Runs `algo` on 1 and 2 threads (batches of 100), asserts both find something and agree on
+/// everything [`fingerprint`] covers, and returns the 1-thread result.
+pub(crate) fn same_at_one_and_two_threads(
+    name: &str,
+    space: &MapSpace,
+    algo: Algo,
+    objective: &Objective,
+    budget: Option<u64>,
+) -> SearchResult {
+    let results: Vec<SearchResult> = [1, 2]
+        .into_iter()
+        .map(|threads| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
             let r = pool.install(|| run(space, algo, objective, budget, 100));
             assert!(r.best.is_some(), "{name}: nothing feasible found");
-            if budget.is_none() {
-                assert_eq!(r.stop_reason, StopReason::Exhausted, "{name}");
-            } else {
-                assert_eq!(r.stop_reason, StopReason::Budget, "{name}");
-            }
-            prints.push(fingerprint(&r));
-        }
-        assert_eq!(prints[0], prints[1], "{name} ({budget:?}): 1 vs 2 threads");
-    }
+            r
+        })
+        .collect();
+    assert_eq!(
+        fingerprint(&results[0]),
+        fingerprint(&results[1]),
+        "{name} ({budget:?}): 1 vs 2 threads"
+    );
+    results.into_iter().next().unwrap()
 }
 
 // ------------------------------------------------------------------------------------------
