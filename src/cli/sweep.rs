@@ -51,15 +51,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "--shard needs a grid or random strategy: a guided search learns from every variant it has run\n  hint: run guided sweeps unsharded, or shard a grid"
         );
     }
-    let seed = a.seed.or_else(|| {
-        // The spec's own seed, when it gives one.
-        toml::from_str::<toml::Value>(&plan.spec_text)
-            .ok()
-            .and_then(|v| v.get("seed").and_then(|s| s.as_integer()))
-            .map(|s| s as u64)
-    });
     let mut plan = plan;
-    plan.search.seed = seed.unwrap_or(1);
+    if let Some(seed) = a.seed {
+        plan.search.seed = seed;
+    }
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -68,7 +63,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         .build()?;
     let opts = RunOptions {
         out: a.out.clone(),
-        seed: plan.search.seed,
         shard: a.shard,
         progress: true,
         command_line: std::env::args().collect::<Vec<_>>().join(" "),

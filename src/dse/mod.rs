@@ -238,11 +238,11 @@ impl SweepPlan {
     }
 }
 
-/// How a run is carried out (not part of the sweep's identity, except the seed).
+/// How a run is carried out (not part of the sweep's identity; the seed is the plan's
+/// `search.seed`).
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub out: PathBuf,
-    pub seed: u64,
     /// Run only variants with `id % count == index`.
     pub shard: Option<(u64, u64)>,
     /// Draw a progress bar on stderr when it is a terminal.
@@ -273,14 +273,14 @@ pub fn run(plan: &SweepPlan, opts: &RunOptions) -> Result<SweepOutcome, DseError
     match plan.strategy {
         Strategy::Grid | Strategy::Random { .. } => {
             let ids: Vec<u64> = plan
-                .fixed_variants(opts.seed)?
+                .fixed_variants(plan.search.seed)?
                 .into_iter()
                 .filter(in_shard)
                 .collect();
             searched += evaluate_variants(plan, &ids, &store, opts)?;
         }
         Strategy::Guided { kind, variants } => {
-            let mut engine = guided::GuidedSearch::new(kind, plan, opts.seed);
+            let mut engine = guided::GuidedSearch::new(kind, plan, plan.search.seed);
             let mut evaluated = 0u64;
             while evaluated < variants {
                 let batch: Vec<u64> = engine

@@ -198,7 +198,7 @@ impl RunRecord {
             loomap_version: env!("CARGO_PKG_VERSION").into(),
             command_line: opts.command_line.clone(),
             sweep: plan.name.clone(),
-            seed: opts.seed,
+            seed: plan.search.seed,
             shard: opts.shard.map(|(i, n)| format!("{i}/{n}")),
             fingerprint: plan.fingerprint.clone(),
             params: plan.params.iter().map(|p| p.name.clone()).collect(),

@@ -267,6 +267,7 @@ pub fn load_sweep(path: &Path) -> Result<SweepPlan, InputError> {
         .map_err(|m: String| err(path, "search.objective", m, ""))?;
     let mut search = SearchConfig::new(objective);
     search.budget = spec.search.budget;
+    search.seed = spec.seed.unwrap_or(1);
     if let Some(t) = spec.search.time_limit_s {
         if !(t.is_finite() && t > 0.0) {
             return Err(err(
