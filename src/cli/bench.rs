@@ -34,12 +34,8 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let arch = io::load_arch(&a.arch)?;
     let workload = io::load_workload(&a.workload)?;
-    let threads = a
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let pool = super::thread_pool(a.threads)?;
+    let threads = pool.current_num_threads();
     // Parse once, build the mappings up front: only evaluation is timed.
     let mut rng = rand::rngs::SmallRng::seed_from_u64(a.seed);
     // Only mappings that fit are timed: infeasible ones exit early and would flatter the rate.

@@ -68,12 +68,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Some(p) => Some(cio::load_constraints(p)?),
         None => None,
     };
-    let threads = a
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let pool = super::thread_pool(a.threads)?;
     let mut config = SearchConfig::new(a.objective.clone());
     config.budget = a.budget;
     config.seed = a.seed;

@@ -55,12 +55,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if let Some(seed) = a.seed {
         plan.search.seed = seed;
     }
-    let threads = a
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let pool = super::thread_pool(a.threads)?;
     let opts = RunOptions {
         out: a.out.clone(),
         shard: a.shard,

@@ -700,28 +700,12 @@ fn on_chip_candidates(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn eyeriss(
-        layer: &str,
-    ) -> (
-        crate::arch::Arch,
-        crate::workload::Problem,
-        crate::mapspace::Constraints,
-    ) {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let arch = crate::io::load_arch(&root.join("arch/eyeriss_like.toml")).unwrap();
-        let w = crate::io::load_workload(&root.join("workloads/vgg16.toml")).unwrap();
-        let problem = w.layer(layer).unwrap().problem.clone();
-        let cp = root.join("arch/eyeriss_like_hints.constraints.toml");
-        let spec = crate::io::constraints::load_constraints(&cp).unwrap();
-        let c = crate::io::constraints::resolve(&spec, &cp, &arch, &problem).unwrap();
-        (arch, problem, c)
-    }
+    use crate::search::test_support::hinted_eyeriss;
 
     #[test]
     fn greedy_start_is_legal_fits_and_uses_the_array() {
         for layer in ["conv1_1", "conv3_1", "conv5_1", "fc6"] {
-            let (arch, problem, c) = eyeriss(layer);
+            let (arch, problem, c) = hinted_eyeriss("vgg16", layer);
             let space = MapSpace::new(&arch, &problem, c).unwrap();
             let g = greedy_point(&space);
             assert!(space.legal(&g).is_ok(), "{layer}");

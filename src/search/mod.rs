@@ -676,3 +676,23 @@ impl Algo {
         })
     }
 }
+
+/// Fixtures shared by the engines' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::arch::Arch;
+    use crate::mapspace::Constraints;
+    use crate::workload::Problem;
+
+    /// A bundled layer on eyeriss_like under row stationary plus Timeloop's search hints.
+    pub(crate) fn hinted_eyeriss(net: &str, layer: &str) -> (Arch, Problem, Constraints) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let arch = crate::io::load_arch(&root.join("arch/eyeriss_like.toml")).unwrap();
+        let w = crate::io::load_workload(&root.join(format!("workloads/{net}.toml"))).unwrap();
+        let problem = w.layer(layer).unwrap().problem.clone();
+        let cp = root.join("arch/eyeriss_like_hints.constraints.toml");
+        let spec = crate::io::constraints::load_constraints(&cp).unwrap();
+        let c = crate::io::constraints::resolve(&spec, &cp, &arch, &problem).unwrap();
+        (arch, problem, c)
+    }
+}

@@ -860,6 +860,7 @@ impl Searcher for RlSearch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::test_support::hinted_eyeriss;
     use crate::search::Objective;
     use rand::SeedableRng;
 
@@ -886,24 +887,9 @@ mod tests {
         assert_eq!(cluster_representatives(&same, 7, 2, 3), vec![0]);
     }
 
-    fn eyeriss_space_parts() -> (
-        crate::arch::Arch,
-        crate::workload::Problem,
-        crate::mapspace::Constraints,
-    ) {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let arch = crate::io::load_arch(&root.join("arch/eyeriss_like.toml")).unwrap();
-        let w = crate::io::load_workload(&root.join("workloads/vgg16.toml")).unwrap();
-        let problem = w.layer("conv5_1").unwrap().problem.clone();
-        let cp = root.join("arch/eyeriss_like_hints.constraints.toml");
-        let spec = crate::io::constraints::load_constraints(&cp).unwrap();
-        let c = crate::io::constraints::resolve(&spec, &cp, &arch, &problem).unwrap();
-        (arch, problem, c)
-    }
-
     #[test]
     fn asks_no_duplicates_and_never_twice_and_learns() {
-        let (arch, problem, c) = eyeriss_space_parts();
+        let (arch, problem, c) = hinted_eyeriss("vgg16", "conv5_1");
         let space = MapSpace::new(&arch, &problem, c).unwrap();
         let objective: Objective = "edp".parse().unwrap();
         let mut ctx = Context {
@@ -951,7 +937,7 @@ mod tests {
 
     #[test]
     fn warm_start_biases_the_policy_toward_the_point() {
-        let (arch, problem, c) = eyeriss_space_parts();
+        let (arch, problem, c) = hinted_eyeriss("vgg16", "conv5_1");
         let space = MapSpace::new(&arch, &problem, c).unwrap();
         let mut rng = rand::rngs::SmallRng::seed_from_u64(5);
         let target = space.sample_legal(&mut rng, 1000).unwrap();
