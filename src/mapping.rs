@@ -10,6 +10,38 @@ use std::str::FromStr;
 use crate::arch::Arch;
 use crate::workload::{DimId, Problem, MAX_TENSORS};
 
+/// How a dimension's loop bounds cover its bound. A factorization is *perfect* when they
+/// multiply to it; an *imperfect* one multiplies to more, and the nest runs the padded
+/// dimension: every tile has the full size and the last tile along the dimension holds
+/// padding (zeros), as systolic arrays and GeneSys run non-dividing tiles. Only the
+/// outermost loop of the dimension may be partial, so no whole iteration is padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Padding {
+    /// The loops multiply to the bound.
+    None,
+    /// The loops multiply to more than the bound and the outermost loop's last iteration is
+    /// the only partial one: outermost = ceil(bound / inner tile).
+    LastTile,
+    /// The loops multiply to less than the bound.
+    Short,
+    /// The loops pad the bound by a whole outermost iteration or more.
+    WholeIteration,
+}
+
+/// Classifies loops of product `product` whose outermost loop has bound `outermost` over a
+/// dimension of bound `bound`.
+pub fn padding(bound: u64, product: u64, outermost: u64) -> Padding {
+    if product == bound {
+        Padding::None
+    } else if product < bound {
+        Padding::Short
+    } else if outermost > 1 && (product / outermost) * (outermost - 1) < bound {
+        Padding::LastTile
+    } else {
+        Padding::WholeIteration
+    }
+}
+
 /// Where a loop runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Spacetime {
@@ -133,6 +165,13 @@ pub enum MappingError {
         dim: String,
         product: u64,
         bound: u64,
+    },
+    #[error("factors of `{dim}` multiply to {product}, padding its bound {bound} by at least one whole iteration of its outermost loop (bound {outermost}); the outermost factor must be ceil({bound} / inner tile)")]
+    WholeIterationPadded {
+        dim: String,
+        product: u64,
+        bound: u64,
+        outermost: u64,
     },
     #[error("level `{level}`: spatial {axis} factors multiply to {used} but the fanout below it is only {available}")]
     Fanout {
@@ -320,19 +359,30 @@ impl Mapping {
     /// Rules every mapping must satisfy, however it was built.
     pub fn check(&self, arch: &Arch, problem: &Problem) -> Result<(), MappingError> {
         for d in 0..problem.num_dims() {
-            let product: u64 = self
-                .nest
-                .loops
-                .iter()
-                .filter(|l| l.dim == d)
-                .map(|l| l.bound)
-                .product();
-            if product != problem.bounds[d] {
-                return Err(MappingError::FactorProduct {
-                    dim: problem.dim_names[d].clone(),
-                    product,
-                    bound: problem.bounds[d],
-                });
+            let mut product = 1u64;
+            let mut outermost = 1u64;
+            for l in self.nest.loops.iter().filter(|l| l.dim == d) {
+                product = product.saturating_mul(l.bound);
+                outermost = l.bound;
+            }
+            let bound = problem.bounds[d];
+            match padding(bound, product, outermost) {
+                Padding::Short => {
+                    return Err(MappingError::FactorProduct {
+                        dim: problem.dim_names[d].clone(),
+                        product,
+                        bound,
+                    })
+                }
+                Padding::WholeIteration => {
+                    return Err(MappingError::WholeIterationPadded {
+                        dim: problem.dim_names[d].clone(),
+                        product,
+                        bound,
+                        outermost,
+                    })
+                }
+                Padding::None | Padding::LastTile => {}
             }
         }
         for (lvl, level) in arch.levels.iter().enumerate() {

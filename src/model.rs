@@ -110,6 +110,8 @@ pub struct Stats {
     pub leak_energy_pj: [f64; MAX_LEVELS],
     pub compute_utilized: u64,
     pub compute_energy_pj: f64,
+    /// MACs the nest runs: the problem's, or more under an imperfect (padded) factorization.
+    pub executed_macs: u64,
     shape: NestShape,
 }
 
@@ -122,6 +124,7 @@ impl Default for Stats {
             leak_energy_pj: [0.0; MAX_LEVELS],
             compute_utilized: 0,
             compute_energy_pj: 0.0,
+            executed_macs: 0,
             shape: NestShape::empty(),
         }
     }
@@ -407,10 +410,22 @@ impl<'a> Evaluator<'a> {
             }
         }
 
+        // An imperfect factorization runs the padded problem (`mapping::Padding`): the nest's
+        // extents exceed the bounds, and every count below is the padded nest's. Only the
+        // reported MACs and utilization count useful work.
+        let dims = self.problem.num_dims();
+        let padded = shape.full_extent[..dims] != self.problem.bounds[..];
+        let (executed_macs, compute_energy_pj) = if padded {
+            let m: u64 = shape.full_extent[..dims].iter().product();
+            (m, to_f64(m) * self.arch.compute.energy_pj)
+        } else {
+            (self.macs, self.compute_energy_pj)
+        };
+        stats.executed_macs = executed_macs;
         let spatial_all = shape.spatial_above[0];
         stats.compute_utilized = spatial_all;
         let macs = self.macs;
-        let per_compute = macs / spatial_all;
+        let per_compute = executed_macs / spatial_all;
         stats.utilized_instances[..nlev].copy_from_slice(&shape.spatial_above[1..=nlev]);
 
         for (t, tc) in self.tensors[..ntensors].iter().enumerate() {
@@ -456,7 +471,11 @@ impl<'a> Evaluator<'a> {
                     // `Stats::partition_size` for the others. Without spatial loops above,
                     // one instance touches the whole tensor.
                     let partition = if shape.spatial_above[lvl + 1] == 1 {
-                        tc.size
+                        if padded {
+                            self.problem.tile_size(t, &shape.full_extent)
+                        } else {
+                            tc.size
+                        }
                     } else if tc.single_rank {
                         tc.box_size(&partition_extent(shape, lvl))
                     } else {
@@ -545,7 +564,7 @@ impl<'a> Evaluator<'a> {
             }
             energy += leak_per_cycle * to_f64(cycles);
         }
-        stats.compute_energy_pj = self.compute_energy_pj;
+        stats.compute_energy_pj = compute_energy_pj;
         energy += stats.compute_energy_pj;
 
         Ok(CostSummary {
@@ -1140,6 +1159,40 @@ mod tests {
         assert_eq!(st.tensors[0][0].reads, 48);
         assert_eq!(st.tensors[0][1].fills, 3 + 15);
         assert_eq!(st.tensors[1][1].reads, 18);
+    }
+
+    /// Imperfect factorization: P14 tiled as P4 in the buffer × P4 from DRAM runs the padded
+    /// P16 nest (hand-counted as the P16 case above, with a P4 tile): 48 executed MACs, of
+    /// which 42 useful; 16 output updates and 18 input words from DRAM (the last tile's
+    /// padding included). A nest that pads a whole outer iteration is rejected.
+    #[test]
+    fn imperfect_factorization_runs_the_padded_nest() {
+        let arch = crate::arch::tests::two_level();
+        let specs = [spec("Buffer", "R3 P4", "RP"), spec("DRAM", "P4", "RP")];
+        let p = conv1d(3, 14);
+        let m = Mapping::from_specs(&arch, &p, &specs).unwrap();
+        let mut st = Stats::default();
+        let s = evaluate_into(&arch, &p, &m, &mut st).unwrap();
+        assert_eq!((s.macs, st.executed_macs, s.cycles), (42, 48, 48));
+        assert!((s.utilization - 42.0 / 48.0).abs() < 1e-12);
+        assert!((st.compute_energy_pj - 48.0 * arch.compute.energy_pj).abs() < 1e-9);
+        assert_eq!(st.tensors[1][2].updates, 16);
+        assert_eq!(st.tensors[1][1].reads, 4 + 2 + 3 * 4);
+        // Every count but the useful MACs is the P16 problem's.
+        let full = conv1d(3, 16);
+        let mut st16 = Stats::default();
+        evaluate_into(&arch, &full, &m, &mut st16).unwrap();
+        assert_eq!(st.tensors, st16.tensors);
+        assert_eq!(st.compute_energy_pj, st16.compute_energy_pj);
+        // P12 = 3 × P4 exactly: the fourth DRAM iteration would be all padding.
+        let err = Mapping::from_specs(&arch, &conv1d(3, 12), &specs).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::mapping::MappingError::WholeIterationPadded { .. }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct CostReport {
     pub cycles: u64,
     pub energy_pj: f64,
     pub macs: u64,
+    /// MACs the nest runs: more than `macs` under an imperfect (padded) factorization.
+    pub executed_macs: u64,
     pub utilization: f64,
     pub area_um2: f64,
     pub edp: f64,
@@ -91,6 +93,7 @@ impl CostReport {
             cycles: summary.cycles,
             energy_pj: summary.energy_pj,
             macs: summary.macs,
+            executed_macs: stats.executed_macs,
             utilization: summary.utilization,
             area_um2: summary.area_um2,
             edp: summary.edp(),
@@ -143,6 +146,14 @@ impl CostReport {
             self.utilization * 100.0,
             self.area_um2
         );
+        if self.executed_macs > self.macs {
+            let _ = writeln!(
+                out,
+                "imperfect factorization: {} MACs executed, {:.2}% of them on padding",
+                self.executed_macs,
+                100.0 * (self.executed_macs - self.macs) as f64 / self.executed_macs as f64
+            );
+        }
         let _ = writeln!(
             out,
             "\n{:<24} {:<10} {:>10} {:>12} {:>12} {:>12} {:>12} {:>14}",

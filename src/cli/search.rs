@@ -29,6 +29,10 @@ pub struct Args {
     /// Mapspace constraints (constraints.toml; `loomap import timeloop` writes them).
     #[arg(long)]
     constraints: Option<PathBuf>,
+    /// Also search imperfect factorizations: tiles that do not divide a dimension, the last
+    /// one padded (same as `imperfect = true` in the constraints file).
+    #[arg(long)]
+    imperfect: bool,
     /// exhaustive | random | random-pruned | heuristic | genetic | anneal | rl
     #[arg(long, default_value = "exhaustive", value_parser = parse_algo)]
     algo: Algo,
@@ -80,12 +84,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         config.time_limit = Some(Duration::from_secs_f64(t));
     }
     let resolve = |problem: &Problem| -> Result<Constraints, String> {
-        match (&constraints_spec, &a.constraints) {
+        let mut c = match (&constraints_spec, &a.constraints) {
             (Some(spec), Some(path)) => {
-                cio::resolve(spec, path, &arch, problem).map_err(|e| e.to_string())
+                cio::resolve(spec, path, &arch, problem).map_err(|e| e.to_string())?
             }
-            _ => Ok(Constraints::none(&arch)),
-        }
+            _ => Constraints::none(&arch),
+        };
+        c.imperfect |= a.imperfect;
+        Ok(c)
     };
 
     let single = a.layer.is_some() || workload.layers.len() == 1;

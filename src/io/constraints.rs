@@ -27,6 +27,9 @@ use crate::workload::Problem;
 #[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ConstraintsSpec {
+    /// Admit imperfect (padded last tile) factorizations; see `mapping::Padding`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub imperfect: bool,
     #[serde(default)]
     pub constraint: Vec<ConstraintToml>,
 }
@@ -80,6 +83,7 @@ pub fn resolve(
     problem: &Problem,
 ) -> Result<Constraints, InputError> {
     let mut out = Constraints::none(arch);
+    out.imperfect = spec.imperfect;
     let levels = arch
         .levels
         .iter()

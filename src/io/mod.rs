@@ -713,7 +713,10 @@ pub fn parse_mapping(
     Mapping::from_specs(arch, problem, &specs).map_err(|e| {
         let hint = match &e {
             crate::mapping::MappingError::FactorProduct { .. } => {
-                "the factors of each dimension over all levels (temporal and spatial) must multiply to its bound"
+                "the factors of each dimension over all levels (temporal and spatial) must multiply to its bound (or, for an imperfect factorization, cover it with only the outermost loop's last tile partial)"
+            }
+            crate::mapping::MappingError::WholeIterationPadded { .. } => {
+                "lower the dimension's outermost factor to ceil(bound / product of its inner factors)"
             }
             crate::mapping::MappingError::Fanout { .. } => "reduce the spatial factors or map them to the other mesh axis",
             crate::mapping::MappingError::KeptNowhere(_) => "the outermost level (backing store) must keep every tensor",

@@ -2028,7 +2028,10 @@ fn convert_constraints(
             out.push(constraint(&c, name, kind, source, arch)?);
         }
     }
-    Ok(ConstraintsSpec { constraint: out })
+    Ok(ConstraintsSpec {
+        imperfect: false,
+        constraint: out,
+    })
 }
 
 fn constraint(
@@ -2468,7 +2471,11 @@ mapspace_constraints:
             ("inter_PE_spatial", "C>=2", "mapspace")
         );
         assert_eq!(c[3].min, Some(0.5));
-        let text = ConstraintsSpec { constraint: c }.to_toml();
+        let text = ConstraintsSpec {
+            imperfect: false,
+            constraint: c,
+        }
+        .to_toml();
         let back = crate::io::constraints::parse_constraints(&text, Path::new("c.toml")).unwrap();
         assert_eq!(back.constraint.len(), 4);
     }

@@ -78,6 +78,9 @@ impl Default for LevelConstraints {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Constraints {
     pub levels: Vec<LevelConstraints>,
+    /// Admit imperfect factorizations (`mapping::Padding::LastTile`): each dimension's
+    /// factors may multiply to more than its bound, the outermost one being the ceiling.
+    pub imperfect: bool,
 }
 
 /// Constraints that cannot all hold.
@@ -96,6 +99,7 @@ impl Constraints {
     pub fn none(arch: &Arch) -> Constraints {
         Constraints {
             levels: vec![LevelConstraints::default(); arch.num_levels()],
+            imperfect: false,
         }
     }
 
@@ -173,7 +177,9 @@ impl Constraints {
             }
         }
         for d in 0..problem.num_dims() {
-            if !problem.bounds[d].is_multiple_of(fixed[d]) {
+            // Imperfect factors need not divide: a fixed set that cannot cover the bound
+            // without a padded iteration leaves no factor vector (`NoFactorization`).
+            if !self.imperfect && !problem.bounds[d].is_multiple_of(fixed[d]) {
                 return Err(ConstraintError::FixedFactorsExceed {
                     dim: problem.dim_names[d].clone(),
                     fixed: fixed[d],

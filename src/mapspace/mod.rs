@@ -8,8 +8,12 @@
 //! so sampling, neighbours and crossover are cheap, and [`enumerate`] walks the space level by
 //! level, cutting every subtree whose tiles overflow a buffer.
 //!
-//! Imperfect (remainder) factorizations are not part of the space: the model has no rule for
-//! partial tiles yet.
+//! With [`Constraints::imperfect`] the space also holds imperfect factorizations: a
+//! dimension's factors may multiply to more than its bound as long as only the outermost
+//! non-unit factor's last iteration is partial (`mapping::Padding::LastTile`); the model runs
+//! such a nest padded. Choices are still whole factor vectors, so sampling, crossover and the
+//! exhaustive walk need no special case; [`MapSpace::move_prime`] re-derives the outermost
+//! factor after a move.
 
 pub mod constraints;
 pub mod enumerate;
@@ -264,6 +268,55 @@ impl<'a> MapSpace<'a> {
             s = s.checked_mul(self.keep_options[lvl].len() as u128)?;
         }
         Some(s)
+    }
+
+    /// The distinct factors dimension `d` takes in its `j`-th usable slot over all its
+    /// choices, ascending (the bound's divisors in a perfect space).
+    pub fn slot_values(&self, d: DimId, j: usize) -> Vec<u64> {
+        let k = self.dim_slots[d].len();
+        let mut v: Vec<u64> = (0..self.num_choices(d))
+            .map(|i| self.choices[d][i * k + j])
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The factors dimension `d` may take in a slot, ascending: the bound's divisors in a
+    /// perfect space, every factor some choice has in an imperfect one.
+    pub fn factor_values(&self, d: DimId) -> Vec<u64> {
+        let b = self.problem.bounds[d];
+        if !self.constraints.imperfect {
+            return (1..=b).filter(|f| b.is_multiple_of(*f)).collect();
+        }
+        let mut v = self.choices[d].clone();
+        v.push(1);
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Whether dimension `d`'s factors in `p` cover its bound as the space allows (exactly,
+    /// or with a padded last tile in an imperfect space), only in its usable slots, within
+    /// every per-slot limit.
+    pub fn factors_cover(&self, p: &Point, d: DimId) -> bool {
+        let ds = &self.dim_slots[d];
+        let outside = (0..self.slots.len()).any(|s| p.factors[s][d] != 1 && !ds.contains(&s));
+        let product = ds
+            .iter()
+            .fold(1u64, |acc, &s| acc.saturating_mul(p.factors[s][d]));
+        let outermost = ds
+            .iter()
+            .rev()
+            .map(|&s| p.factors[s][d])
+            .find(|&f| f > 1)
+            .unwrap_or(1);
+        let covers = match crate::mapping::padding(self.problem.bounds[d], product, outermost) {
+            crate::mapping::Padding::None => true,
+            crate::mapping::Padding::LastTile => self.constraints.imperfect,
+            _ => false,
+        };
+        !outside && covers && self.factors_allowed(p, d)
     }
 
     /// Copies choice `i` of dimension `d` into `point`.
@@ -554,9 +607,41 @@ impl<'a> MapSpace<'a> {
         if ds.len() < 2 {
             return false;
         }
+        if self.constraints.imperfect && rng.gen_bool(0.5) {
+            // Imperfect spaces also hold non-divisor tiles: step one inner factor by ±1.
+            let s = ds[rng.gen_range(0..ds.len() - 1)];
+            let old = q.factors[s][d];
+            let new = if rng.gen_bool(0.5) { old + 1 } else { old - 1 };
+            if new == 0 {
+                return false;
+            }
+            let saved = q.factors[ds[ds.len() - 1]][d];
+            q.factors[s][d] = new;
+            if self.settle_outermost(q, d) {
+                return true;
+            }
+            q.factors[s][d] = old;
+            q.factors[ds[ds.len() - 1]][d] = saved;
+            return false;
+        }
         let from = ds[rng.gen_range(0..ds.len())];
         let to = ds[rng.gen_range(0..ds.len())];
         from != to && self.move_prime(q, d, from, to, rng)
+    }
+
+    /// In an imperfect space, sets dimension `d`'s outermost usable factor to the ceiling its
+    /// inner factors need (`mapping::Padding`) and says whether the vector is then a choice
+    /// of the space's kind (covering, no whole padded iteration, within every limit).
+    fn settle_outermost(&self, q: &mut Point, d: DimId) -> bool {
+        let ds = &self.dim_slots[d];
+        let Some((&last, inner_slots)) = ds.split_last() else {
+            return false;
+        };
+        let inner: u64 = inner_slots
+            .iter()
+            .fold(1u64, |acc, &s| acc.saturating_mul(q.factors[s][d]));
+        q.factors[last][d] = self.problem.bounds[d].div_ceil(inner);
+        self.factors_cover(q, d)
     }
 
     /// Moves one random prime factor of dimension `d` from slot `from` to slot `to` if the
@@ -576,15 +661,22 @@ impl<'a> MapSpace<'a> {
         }
         let primes = prime_factors(f);
         let prime = primes[rng.gen_range(0..primes.len())];
+        // `settle_outermost` may rewrite the outermost slot too; restore all three on failure.
+        let last = *self.dim_slots[d].last().unwrap_or(&to);
+        let saved = [q.factors[from][d], q.factors[to][d], q.factors[last][d]];
         q.factors[from][d] /= prime;
         q.factors[to][d] *= prime;
-        if self.factors_allowed(q, d) {
-            true
+        let ok = if self.constraints.imperfect {
+            self.settle_outermost(q, d)
         } else {
-            q.factors[to][d] /= prime;
-            q.factors[from][d] *= prime;
-            false
+            self.factors_allowed(q, d)
+        };
+        if !ok {
+            q.factors[last][d] = saved[2];
+            q.factors[to][d] = saved[1];
+            q.factors[from][d] = saved[0];
         }
+        ok
     }
 
     /// Whether dimension `d`'s factors in `p` satisfy every per-slot limit.
@@ -747,12 +839,87 @@ fn factor_vectors(
         }
         true
     }
+    if c.imperfect {
+        let room: Vec<u64> = usable
+            .iter()
+            .map(|&s| {
+                let slot = &slots[s];
+                let (fx, fy) = arch.fanout(slot.level);
+                match slot.space {
+                    Spacetime::Temporal => c.levels[slot.level].temporal[d].max,
+                    Spacetime::SpatialX => fx,
+                    Spacetime::SpatialY => fy,
+                }
+            })
+            .collect();
+        let mut walk = ImperfectWalk {
+            bound,
+            room: &room,
+            cur,
+            out,
+            count: 0,
+            ok: &ok_vector,
+        };
+        if !walk.rec(0, 1, 1) {
+            return None;
+        }
+        return Some((walk.out, walk.count));
+    }
     if !rec(
         0, bound, &mut cur, &divisors, &mut out, &mut count, &ok_vector,
     ) {
         return None;
     }
     Some((out, count))
+}
+
+/// Enumerates imperfect factor vectors (`mapping::Padding`): any factors whose product covers
+/// the bound with only the outermost non-unit factor's last iteration partial. Once the
+/// inner product reaches the bound every further factor must be 1, and a factor above
+/// ceil(bound / inner product) would pad a whole iteration, so the walk never visits those.
+struct ImperfectWalk<'a> {
+    bound: u64,
+    /// Per usable slot, the largest factor it can take (fanout, or a temporal maximum).
+    room: &'a [u64],
+    cur: Vec<u64>,
+    out: Vec<u64>,
+    count: usize,
+    ok: &'a dyn Fn(&[u64]) -> bool,
+}
+
+impl ImperfectWalk<'_> {
+    /// Chooses slot `j`'s factor given the product `inner` of the slots before it and the
+    /// last non-unit factor among them. Returns false once the list is too long.
+    fn rec(&mut self, j: usize, inner: u64, outermost: u64) -> bool {
+        if j == self.cur.len() {
+            let usable = matches!(
+                crate::mapping::padding(self.bound, inner, outermost),
+                crate::mapping::Padding::None | crate::mapping::Padding::LastTile
+            );
+            if usable && (self.ok)(&self.cur) {
+                self.count += 1;
+                if self.count > MAX_CHOICES_PER_DIM {
+                    return false;
+                }
+                self.out.extend_from_slice(&self.cur);
+            }
+            return true;
+        }
+        let most = if inner >= self.bound {
+            1
+        } else {
+            self.bound.div_ceil(inner).min(self.room[j])
+        };
+        for f in 1..=most {
+            self.cur[j] = f;
+            let last = if f > 1 { f } else { outermost };
+            if !self.rec(j + 1, inner * f, last) {
+                return false;
+            }
+        }
+        self.cur[j] = 1;
+        true
+    }
 }
 
 fn factorial(n: usize) -> Option<u128> {
@@ -818,6 +985,45 @@ pub(crate) mod tests {
             }
             prev = a;
         }
+    }
+
+    /// The imperfect space holds every perfect vector and more; annealing moves from any of
+    /// its points stay in it and reach padded tiles; every lowered point is a legal mapping.
+    #[test]
+    fn imperfect_space_contains_the_perfect_one_and_moves_stay_in_it() {
+        let (arch, p) = tiny();
+        let perfect = MapSpace::new(&arch, &p, Constraints::none(&arch)).unwrap();
+        let imperfect = Constraints {
+            imperfect: true,
+            ..Constraints::none(&arch)
+        };
+        let space = MapSpace::new(&arch, &p, imperfect).unwrap();
+        for d in 0..p.num_dims() {
+            let k = space.dim_slots[d].len();
+            assert_eq!(k, perfect.dim_slots[d].len());
+            let theirs: Vec<&[u64]> = space.choices[d].chunks(k).collect();
+            assert!(space.num_choices(d) > perfect.num_choices(d));
+            for v in perfect.choices[d].chunks(k) {
+                assert!(
+                    theirs.contains(&v),
+                    "dimension {d}: perfect vector {v:?} missing"
+                );
+            }
+        }
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(11);
+        let mut a = space.sample(&mut rng);
+        let mut padded = 0;
+        for _ in 0..500 {
+            let n = space.neighbour(&a, &mut rng);
+            let m = space.to_mapping(&n);
+            m.check(&arch, &p).unwrap();
+            assert!(space.point_of(&m).is_some());
+            assert!((0..p.num_dims()).all(|d| space.factors_cover(&n, d)));
+            let runs: u64 = m.nest.loops.iter().map(|l| l.bound).product();
+            padded += usize::from(runs > p.macs());
+            a = n;
+        }
+        assert!(padded > 50, "only {padded} of 500 moves padded");
     }
 
     #[test]

@@ -309,6 +309,22 @@ pub fn compile(
 ) -> Result<Compiled, CompileError> {
     let cfg = NpuConfig::from_arch(arch).map_err(|e| CompileError::Arch(e.to_string()))?;
     let dims = ConvDims::from_problem(problem)?;
+    // The lowering walks DRAM tiles of equal size; a padded last tile has no lowering yet.
+    for d in 0..problem.num_dims() {
+        let product: u64 = mapping
+            .nest
+            .loops
+            .iter()
+            .filter(|l| l.dim == d)
+            .map(|l| l.bound)
+            .product();
+        if product != problem.bounds[d] {
+            return Err(CompileError::Mapping(format!(
+                "imperfect factorization of {} ({} covers {}): the GeneSys lowering needs tiles that divide every dimension; search without --imperfect",
+                problem.dim_names[d], product, problem.bounds[d]
+            )));
+        }
+    }
     let (an, am) = (cfg.array_n as u64, cfg.array_m as u64);
     let role_of_dim = |d: usize| dims.dim_of_role.iter().position(|&x| x == Some(d));
 

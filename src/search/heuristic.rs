@@ -582,8 +582,10 @@ fn off_chip_candidates(space: &MapSpace, base: &Point) -> Vec<Point> {
         if !space.dim_slots[d].contains(&top) {
             continue;
         }
-        let b = space.problem.bounds[d];
-        for f in (1..=b).filter(|f| b.is_multiple_of(*f)) {
+        let Some(jt) = space.dim_slots[d].iter().position(|&s| s == top) else {
+            continue;
+        };
+        for f in space.slot_values(d, jt) {
             if f == base.factors[top][d] {
                 continue;
             }

@@ -5,7 +5,7 @@
 //! **Policy.** Three kinds of softmax distributions, all with logits in one vector θ:
 //! * *factors*: per dimension, a log-linear distribution over its legal factor vectors. Each
 //!   vector scores Σ over its slots of θ[dimension, slot, index of the factor among the
-//!   bound's divisors]. A dimension with 10^5 legal vectors therefore costs
+//!   bound's divisors, or among every factor an imperfect space uses]. A dimension with 10^5 legal vectors therefore costs
 //!   slots × divisors parameters, not 10^5, and the distribution stays exact (the driver's
 //!   space already lists every legal vector, so one pass per update normalises it and builds
 //!   a cumulative table for sampling by bisection);
@@ -148,7 +148,7 @@ impl Default for RlSearch {
 /// Feature layout and parameters of the policy.
 struct Policy {
     ndims: usize,
-    /// Per dimension, the divisors of its bound (ascending).
+    /// Per dimension, the factors a slot may take (`MapSpace::factor_values`, ascending).
     divisors: Vec<Vec<u64>>,
     /// Per dimension, where its (slot position × divisor) block starts in θ.
     factor_offset: Vec<usize>,
@@ -180,8 +180,7 @@ impl Policy {
         let mut divisors = Vec::with_capacity(ndims);
         let mut factor_offset = Vec::with_capacity(ndims);
         for d in 0..ndims {
-            let b = space.problem.bounds[d];
-            let divs: Vec<u64> = (1..=b).filter(|f| b.is_multiple_of(*f)).collect();
+            let divs = space.factor_values(d);
             factor_offset.push(n);
             n += space.dim_slots[d].len() * divs.len();
             divisors.push(divs);
@@ -494,13 +493,8 @@ fn in_space(space: &MapSpace, p: &Point) -> bool {
     if p.factors.len() != space.slots.len() || p.orders.len() != nlev || p.keep.len() != nlev {
         return false;
     }
-    for d in 0..space.num_dims() {
-        let prod: u64 = (0..space.slots.len()).map(|s| p.factors[s][d]).product();
-        let outside = (0..space.slots.len())
-            .any(|s| p.factors[s][d] != 1 && !space.dim_slots[d].contains(&s));
-        if prod != space.problem.bounds[d] || outside || !space.factors_allowed(p, d) {
-            return false;
-        }
+    if !(0..space.num_dims()).all(|d| space.factors_cover(p, d)) {
+        return false;
     }
     (0..nlev).all(|lvl| {
         let free = &space.free_order[lvl];

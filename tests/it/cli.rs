@@ -171,7 +171,7 @@ const SEARCH: [&str; 9] = [
     "3000",
 ];
 
-fn json_of(out: &Output) -> serde_json::Value {
+pub(crate) fn json_of(out: &Output) -> serde_json::Value {
     assert!(
         out.status.success(),
         "{}",

@@ -15,7 +15,7 @@ use loomap::model;
 use loomap::search::{Algo, Driver, Objective, SearchConfig, SearchResult, StopReason};
 use loomap::workload::Problem;
 
-use crate::cli::{loomap as run_loomap, root, scratch};
+use crate::cli::{json_of, loomap as run_loomap, root, scratch};
 use crate::search::{arch_3level, conv1d, run, same_at_one_and_two_threads};
 
 /// Largest relative gap to the proven optimum allowed at 10^4 evaluations.
@@ -178,15 +178,6 @@ fn genetic_and_anneal_stop_for_the_right_reason() {
             check_best_lowers(name, s, &edp, &r);
         }
     }
-}
-
-fn json_of(out: &std::process::Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod cli;
 mod engines;
 mod estimate;
+mod imperfect;
 // The oracle indexes parallel per-level/per-tensor tables by position on purpose.
 mod npu;
 mod npu_compile;

@@ -284,3 +284,53 @@ fn model_matches_brute_force_on_random_tiny_mappings() {
     );
     assert!(checked > 1500, "only {checked} random cases were feasible");
 }
+
+/// Imperfect factorizations run the padded nest (`mapping::Padding`): for a random mapping of
+/// a problem, shrink each dimension's bound anywhere the outermost loop still needs all its
+/// iterations; the model on the shrunk problem must give the brute-force counts of the nest
+/// (the padded problem), and report the shrunk problem's MACs as the useful ones.
+#[test]
+fn imperfect_factorizations_count_the_padded_nest() {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(20261201);
+    let mut padded_cases = 0;
+    for case in 0..5000 {
+        let arch = random_arch(&mut rng);
+        let nest_problem = random_problem(&mut rng);
+        let mut m = loomap::mapspace::random_mapping(&arch, &nest_problem, &mut rng);
+        for lvl in 0..arch.num_levels() - 1 {
+            m.keep[lvl] &= rng.gen::<u8>();
+        }
+        let mut real = nest_problem.clone();
+        for d in 0..real.num_dims() {
+            let Some(outer) = m.nest.loops.iter().rev().find(|l| l.dim == d) else {
+                continue;
+            };
+            let tile = real.bounds[d] / outer.bound;
+            real.bounds[d] = rng.gen_range((outer.bound - 1) * tile + 1..=real.bounds[d]);
+        }
+        m.check(&arch, &real)
+            .unwrap_or_else(|e| panic!("case {case}: a last-tile padding is legal: {e}"));
+        let mut stats = Stats::default();
+        let Ok(summary) = evaluate_into(&arch, &real, &m, &mut stats) else {
+            continue;
+        };
+        assert_eq!(summary.macs, real.macs(), "case {case}");
+        assert_eq!(stats.executed_macs, nest_problem.macs(), "case {case}");
+        let expect = oracle(&nest_problem, &arch, &m);
+        for lvl in 0..arch.num_levels() {
+            for t in 0..real.num_tensors() {
+                let s = &stats.tensors[lvl][t];
+                assert_eq!(
+                    (s.reads, s.fills, s.updates),
+                    expect[lvl][t],
+                    "case {case}: level {lvl} tensor {} (reads, fills, updates)\nreal {real}\nnest {:?}\nkeep {:?}",
+                    real.tensors[t].name,
+                    m.nest,
+                    m.keep
+                );
+            }
+        }
+        padded_cases += usize::from(real.macs() < nest_problem.macs());
+    }
+    assert!(padded_cases > 500, "only {padded_cases} padded cases");
+}

@@ -373,7 +373,31 @@ fn check_space_definition(space: &MapSpace) {
             }
         }
         let mut all = Vec::new();
-        rec(0, bound, &mut cur, &mut all);
+        if c.imperfect {
+            // Every vector of factors up to twice the bound whose product covers it with
+            // only the outermost non-unit factor's last iteration partial.
+            let mut v = vec![1u64; n];
+            loop {
+                let product: u64 = v.iter().product();
+                let outer = v.iter().rev().copied().find(|&f| f > 1).unwrap_or(1);
+                let tile = product / outer;
+                if product == bound || (product > bound && outer > 1 && tile * (outer - 1) < bound)
+                {
+                    all.push(v.clone());
+                }
+                let mut j = 0;
+                while j < n && v[j] == 2 * bound {
+                    v[j] = 1;
+                    j += 1;
+                }
+                if j == n {
+                    break;
+                }
+                v[j] += 1;
+            }
+        } else {
+            rec(0, bound, &mut cur, &mut all);
+        }
         for v in all {
             let mut ok = true;
             for lvl in 0..arch.num_levels() {
@@ -531,6 +555,12 @@ fn exhaustive_matches_brute_force_on_tiny_spaces() {
     let p_gemm = gemm(2, 4, 2);
     let p_ic = conv1d_ic(2, 2, 2, 2);
     let p_small = conv1d(2, 2, 2, 1);
+    let p_odd = conv1d(3, 3, 5, 1);
+    let p_gemm_odd = gemm(3, 3, 2);
+    let imperfect = |arch: &Arch| Constraints {
+        imperfect: true,
+        ..Constraints::none(arch)
+    };
     let cases: Vec<(&str, MapSpace)> = vec![
         (
             "conv1d K4 R3 P4 / 2 levels, fanout 2x1",
@@ -555,6 +585,14 @@ fn exhaustive_matches_brute_force_on_tiny_spaces() {
         (
             "conv1d K2 R2 P2 / 4 levels, dummy fanout 1x2",
             MapSpace::new(&ad, &p_small, dummy_constraints(&ad, &p_small)).unwrap(),
+        ),
+        (
+            "imperfect conv1d K3 R3 P5 / 2 levels, fanout 2x1",
+            MapSpace::new(&a2x, &p_odd, imperfect(&a2x)).unwrap(),
+        ),
+        (
+            "imperfect gemm M3 N3 K2 / 2 levels, fanout 2x2",
+            MapSpace::new(&a2xy, &p_gemm_odd, imperfect(&a2xy)).unwrap(),
         ),
     ];
     let mut rows = vec![vec![

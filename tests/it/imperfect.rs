@@ -1,0 +1,165 @@
+//! Imperfect factorizations end to end: the search finds non-dividing tiles when they pay,
+//! the winning mapping evaluates back to the same score, and malformed padding is rejected.
+
+use crate::cli::{json_of, loomap, scratch};
+
+const ARCH: &str = "arch/eyeriss_like.toml";
+const HINTS: &str = "arch/eyeriss_like_hints.constraints.toml";
+
+fn search(extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "search",
+        "--arch",
+        ARCH,
+        "--workload",
+        "workloads/alexnet.toml",
+        "--layer",
+        "conv1",
+        "--algo",
+        "exhaustive",
+        "--objective",
+        "edp",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    json_of(&loomap(&args))
+}
+
+/// AlexNet conv1 has P = Q = 55 = 5 × 11 on Eyeriss's 14-wide PE rows: a perfect
+/// factorization can put at most 11 of Q on a row (utilization 0.72 at best), an imperfect
+/// one 14 (Q14 × Q4 = 56, one padded column). Both spaces are searched to the end.
+#[test]
+fn imperfect_space_beats_the_perfect_optimum_when_dimensions_do_not_divide() {
+    let perfect = search(&["--constraints", HINTS]);
+    let padded = search(&["--constraints", HINTS, "--imperfect"]);
+    for v in [&perfect, &padded] {
+        assert_eq!(v["stop_reason"], "exhausted", "{v}");
+    }
+    let edp = |v: &serde_json::Value| v["best"]["edp"].as_f64().unwrap();
+    assert!(
+        edp(&padded) < 0.9 * edp(&perfect),
+        "imperfect {:e} vs perfect {:e}",
+        edp(&padded),
+        edp(&perfect)
+    );
+
+    // The same switch from the constraints file.
+    let dir = scratch("imperfect-constraints");
+    let file = dir.join("c.toml");
+    let text = std::fs::read_to_string(crate::cli::root().join(HINTS)).unwrap();
+    std::fs::write(&file, format!("imperfect = true\n{text}")).unwrap();
+    let out = dir.join("out");
+    let from_file = search(&[
+        "--constraints",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    for key in ["cycles", "energy_pj", "found_at_evaluation"] {
+        assert_eq!(from_file["best"][key], padded["best"][key], "{key}");
+    }
+
+    // The winning mapping evaluates back to the same score and reports its padding.
+    let mapping = out.join("best_mapping.toml");
+    let eval_args = |format: &'static str| {
+        vec![
+            "eval".to_string(),
+            "--arch".into(),
+            ARCH.into(),
+            "--workload".into(),
+            "workloads/alexnet.toml".into(),
+            "--layer".into(),
+            "conv1".into(),
+            "--mapping".into(),
+            mapping.to_string_lossy().into_owned(),
+            "--format".into(),
+            format.into(),
+        ]
+    };
+    let args = eval_args("json");
+    let eval = json_of(&loomap(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    assert_eq!(eval["cycles"], padded["best"]["cycles"]);
+    assert!(eval["executed_macs"].as_u64().unwrap() > eval["macs"].as_u64().unwrap());
+    let args = eval_args("text");
+    let text = loomap(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(text.contains("of them on padding"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A mapping whose outermost loop of a dimension is entirely padding in its last iteration
+/// is an input error naming the dimension and the rule.
+#[test]
+fn a_whole_padded_iteration_is_rejected_with_the_rule() {
+    let dir = scratch("imperfect-whole");
+    let file = dir.join("m.toml");
+    // Timeloop's default conv has P = 112: P3 × P38 = 114 pads part of the last tile, P3 ×
+    // P39 = 117 a whole iteration (3 × 38 = 114 ≥ 112).
+    let mapping = |outer: &str, inner: &str| {
+        format!(
+            "[[level]]\ntarget = \"DRAM\"\ntemporal = \"K32 C3 Q112 R3 S3 {outer}\"\n\n[[level]]\ntarget = \"shared_glb\"\ntemporal = \"{inner}\"\n"
+        )
+    };
+    let run = |text: String| {
+        std::fs::write(&file, text).unwrap();
+        loomap(&[
+            "eval",
+            "--arch",
+            "arch/simple_weight_stationary.toml",
+            "--workload",
+            "workloads/timeloop_default_conv.toml",
+            "--mapping",
+            file.to_str().unwrap(),
+        ])
+    };
+    // The legal padding passes the mapping rules (these tiles then overflow the registers:
+    // a model verdict, exit 1, not an input error).
+    let good = run(mapping("P38", "P3"));
+    assert_ne!(good.status.code(), Some(2), "{good:?}");
+    assert!(!String::from_utf8_lossy(&good.stderr).contains("padding"));
+    let bad = run(mapping("P39", "P3"));
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("m.toml"), "{err}");
+    assert!(err.contains("`P`") && err.contains("padding"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The GeneSys lowering needs equal DRAM tiles: an imperfect mapping is refused by name.
+#[test]
+fn genesys_compile_refuses_a_padded_mapping_by_name() {
+    let dir = scratch("imperfect-genesys");
+    let shipped =
+        std::fs::read_to_string(crate::cli::root().join("mappings/genesys_conv_relu_test.toml"))
+            .unwrap();
+    // P12 as P3 × P5 = 15 (last tile 2 of 5).
+    let text = shipped
+        .replace("temporal = \"P2\"", "temporal = \"P3\"")
+        .replace("temporal = \"C4 K4 Q12 P6\"", "temporal = \"C4 K4 Q12 P5\"");
+    assert_ne!(text, shipped);
+    let file = dir.join("m.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = loomap(&[
+        "compile",
+        "--arch",
+        "arch/genesys_16x16.toml",
+        "--workload",
+        "workloads/genesys_tests.toml",
+        "--layer",
+        "conv_relu_test",
+        "--mapping",
+        file.to_str().unwrap(),
+        "--out",
+        dir.join("p.bin").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("imperfect factorization of P (15 covers 12)"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
