@@ -64,6 +64,9 @@ pub struct SearchSpec {
     pub budget: Option<u64>,
     #[serde(default)]
     pub time_limit_s: Option<f64>,
+    /// Also search imperfect (padded last tile) factorizations, as `loomap search --imperfect`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub imperfect: bool,
 }
 
 fn default_algo() -> String {
@@ -80,6 +83,7 @@ impl Default for SearchSpec {
             objective: default_objective(),
             budget: None,
             time_limit_s: None,
+            imperfect: false,
         }
     }
 }
@@ -235,10 +239,16 @@ pub fn load_sweep(path: &Path) -> Result<SweepPlan, InputError> {
     }
 
     let constraints_text;
+    let imperfect = spec.search.imperfect;
     let constraints: Box<crate::dse::LayerConstraints> = match &spec.constraints {
         None => {
             constraints_text = String::new();
-            Box::new(|arch: &Arch, _: &Problem| Ok(Constraints::none(arch)))
+            Box::new(move |arch: &Arch, _: &Problem| {
+                Ok(Constraints {
+                    imperfect,
+                    ..Constraints::none(arch)
+                })
+            })
         }
         Some(p) => {
             let cpath = rel(p);
@@ -250,7 +260,10 @@ pub fn load_sweep(path: &Path) -> Result<SweepPlan, InputError> {
                 cio::resolve(&cspec, &cpath, &base_arch, &l.problem)?;
             }
             Box::new(move |arch: &Arch, problem: &Problem| {
-                cio::resolve(&cspec, &cpath, arch, problem).map_err(|e| e.to_string())
+                let mut c =
+                    cio::resolve(&cspec, &cpath, arch, problem).map_err(|e| e.to_string())?;
+                c.imperfect |= imperfect;
+                Ok(c)
             })
         }
     };
