@@ -73,6 +73,18 @@ impl LoopNest {
     pub fn level_end(&self, level: usize) -> usize {
         self.level_start[level + 1]
     }
+
+    /// The extent the nest covers along dimension `d` (the product of its loops) and the
+    /// bound of its outermost loop (1 if it has none).
+    pub fn extent(&self, d: DimId) -> (u64, u64) {
+        let mut product = 1u64;
+        let mut outermost = 1u64;
+        for l in self.loops.iter().filter(|l| l.dim == d) {
+            product = product.saturating_mul(l.bound);
+            outermost = l.bound;
+        }
+        (product, outermost)
+    }
 }
 
 /// A validated mapping.
@@ -359,12 +371,7 @@ impl Mapping {
     /// Rules every mapping must satisfy, however it was built.
     pub fn check(&self, arch: &Arch, problem: &Problem) -> Result<(), MappingError> {
         for d in 0..problem.num_dims() {
-            let mut product = 1u64;
-            let mut outermost = 1u64;
-            for l in self.nest.loops.iter().filter(|l| l.dim == d) {
-                product = product.saturating_mul(l.bound);
-                outermost = l.bound;
-            }
+            let (product, outermost) = self.nest.extent(d);
             let bound = problem.bounds[d];
             match padding(bound, product, outermost) {
                 Padding::Short => {

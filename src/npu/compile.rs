@@ -311,13 +311,7 @@ pub fn compile(
     let dims = ConvDims::from_problem(problem)?;
     // The lowering walks DRAM tiles of equal size; a padded last tile has no lowering yet.
     for d in 0..problem.num_dims() {
-        let product: u64 = mapping
-            .nest
-            .loops
-            .iter()
-            .filter(|l| l.dim == d)
-            .map(|l| l.bound)
-            .product();
+        let (product, _) = mapping.nest.extent(d);
         if product != problem.bounds[d] {
             return Err(CompileError::Mapping(format!(
                 "imperfect factorization of {} ({} covers {}): the GeneSys lowering needs tiles that divide every dimension; search without --imperfect",
