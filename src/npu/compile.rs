@@ -102,9 +102,12 @@ impl ConvDims {
             if let Some(g) = dim("G") {
                 if p.bounds[g] > 1 {
                     return Err(bad(format!(
-                        "grouped/depthwise convolution ({} groups): GeneSys' array sums over all \
-                         input channels on its rows, so groups cannot be kept apart in one pass; \
-                         hint: split the layer into one conv per group (C/G -> K/G each)",
+                        "grouped/depthwise convolution ({} groups): GeneSys' systolic array adds \
+                         up every column over all the input channels on its rows, so channel \
+                         groups cannot be kept apart in one pass, and GENESYS.md documents no \
+                         depthwise lowering (neither on the array nor on the SIMD unit); hint: \
+                         compile one conv per group (C/G -> K/G channels each; for depthwise \
+                         1 -> 1, which uses one row and one column of the array, see docs/npu.md)",
                         p.bounds[g]
                     )));
                 }
@@ -1133,6 +1136,18 @@ mod tests {
         .unwrap();
         let e = ConvDims::from_problem(&dw).unwrap_err().to_string();
         assert!(e.contains("depthwise"), "{e}");
+        assert!(
+            e.contains("8 groups") && e.contains("one conv per group"),
+            "{e}"
+        );
+        // The hint works: one group of that depthwise layer (1 -> 1 channel, 3×3, 4×4 out)
+        // compiles and runs bit-exactly, one step per MAC (the other rows and columns idle).
+        let group = conv(1, 1, 4, 3, 1, 1);
+        let m = mapping(&a, &group, "", "", "P4 Q4 R3 S3", "", "");
+        let c = check(&a, &group, &m, false);
+        let cfg = NpuConfig::from_arch(&a).unwrap();
+        let v = verify(&c, &cfg, &c.program, 7).unwrap();
+        assert_eq!(v.report.systolic_steps, 4 * 4 * 3 * 3);
 
         let p = conv(8, 8, 4, 1, 1, 1);
         let m = mapping(&a, &p, "", "", "K8 P4", "Q4", "C8");
