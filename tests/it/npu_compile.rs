@@ -169,7 +169,12 @@ fn searched_mapping(
     use loomap::mapspace::MapSpace;
     use loomap::search::{Algo, Driver, SearchConfig};
     let gemm = problem.dim_id("M").is_some();
-    let (path, extra) = if gemm {
+    let (path, extra) = if problem.dim_id("G").is_some() {
+        (
+            repo("arch/genesys_depthwise.constraints.toml"),
+            String::new(),
+        )
+    } else if gemm {
         (
             repo("arch/genesys_gemm.constraints.toml"),
             format!(
@@ -195,7 +200,8 @@ fn searched_mapping(
         .mapping
 }
 
-/// ResNet-18-shaped convs (3×3 s1, 3×3 s2, 1×1 s2 downsample), a GEMM and an FC on the 8×8,
+/// ResNet-18-shaped convs (3×3 s1, 3×3 s2, 1×1 s2 downsample), a GEMM, an FC and a
+/// MobileNetV2-shaped 3×3 depthwise conv on the 8×8,
 /// 16×16 and 32×32 design points: searched mapping -> compile -> simulate on random operands;
 /// every output bit-exact, and simulated cycles within 5% of the model's (docs/npu.md,
 /// "Simulated vs modelled cycles").
@@ -206,7 +212,14 @@ fn searched_mappings_compile_and_simulate_exactly_on_three_array_sizes() {
     for size in [8u64, 16, 32] {
         let arch = io::load_arch(&repo(&format!("arch/genesys_{size}x{size}.toml"))).unwrap();
         let cfg = NpuConfig::from_arch(&arch).unwrap();
-        for name in ["r18_3x3_s1", "r18_3x3_s2", "r18_1x1_down", "gemm", "fc"] {
+        for name in [
+            "r18_3x3_s1",
+            "r18_3x3_s2",
+            "r18_1x1_down",
+            "gemm",
+            "fc",
+            "dw_3x3_s1",
+        ] {
             let layer = wl.layer(name).unwrap();
             let mapping = searched_mapping(&arch, &layer.problem, size);
             let c = compile::compile(&arch, &layer.problem, &mapping, CompileOptions::default())
