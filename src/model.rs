@@ -519,7 +519,6 @@ impl<'a> Evaluator<'a> {
         let compute_cycles = ceil_u64(to_f64(per_compute));
         let mut energy = 0.0;
         let mut leak_per_cycle = 0.0;
-        let mut stages = [PipelineStages::default(); MAX_LEVELS];
         for (lvl, lc) in self.levels[..nlev].iter().enumerate() {
             let utilized = stats.utilized_instances[lvl];
             // Clustered levels (one physical access serves a whole cluster of instances) are
@@ -570,20 +569,24 @@ impl<'a> Evaluator<'a> {
                 }
                 ceil_u64(c)
             };
+            stats.level_cycles[lvl] = c;
             cycles = cycles.max(c);
-            stats.level_cycles[lvl] = if lc.pipelined {
-                stages[lvl] = self.pipeline_stages(lvl, fills, drains[lvl], stats);
-                ceil_u64(to_f64(c).max(stages[lvl].fill).max(stages[lvl].drain))
-            } else {
-                c
-            };
         }
         let steady = cycles + self.tile_overhead(mapping, nlev);
-        stats.exposed_cycles = if self.pipelined {
-            exposed_fill_drain(steady, &stages[..nlev])
-        } else {
-            0
-        };
+        stats.exposed_cycles = 0;
+        if self.pipelined {
+            let mut stages = [PipelineStages::default(); MAX_LEVELS];
+            for (lvl, lc) in self.levels[..nlev].iter().enumerate() {
+                if lc.pipelined {
+                    let st = self.pipeline_stages(lvl, drains[lvl], stats);
+                    // A pipelined level reports its slowest stage.
+                    let c = &mut stats.level_cycles[lvl];
+                    *c = ceil_u64(to_f64(*c).max(st.fill).max(st.drain));
+                    stages[lvl] = st;
+                }
+            }
+            stats.exposed_cycles = exposed_fill_drain(steady, &stages[..nlev]);
+        }
         let cycles = steady + stats.exposed_cycles + self.latency + self.program_overhead;
         if leak_per_cycle != 0.0 {
             for leak in &mut stats.leak_energy_pj[..nlev] {
@@ -603,25 +606,20 @@ impl<'a> Evaluator<'a> {
         })
     }
 
-    /// The fill and drain stages of pipelined level `lvl`, whose kept tiles are already in
-    /// `stats`: `fills` and `drains` words per instance over the run.
-    fn pipeline_stages(
-        &self,
-        lvl: usize,
-        fills: u64,
-        drains: u64,
-        stats: &Stats,
-    ) -> PipelineStages {
+    /// The fill and drain stages of pipelined level `lvl`, whose counts are already in
+    /// `stats`; `drains` = words per instance it writes back to its parent over the run.
+    fn pipeline_stages(&self, lvl: usize, drains: u64, stats: &Stats) -> PipelineStages {
         let shape = &stats.shape;
         let lc = &self.levels[lvl];
         // Only tensors with a keeper above move between this level and its parent.
         let above = !((2u32 << lvl) - 1);
-        let (mut first_fill, mut last_drain) = (0u64, 0u64);
+        let (mut fills, mut first_fill, mut last_drain) = (0u64, 0u64, 0u64);
         for (t, tc) in self.tensors[..self.num_tensors].iter().enumerate() {
             let ts = &stats.tensors[lvl][t];
             if !ts.kept || shape.keepers[t] & above == 0 {
                 continue;
             }
+            fills += ts.fills;
             // The first tile arrives whole, except partial sums that start in place.
             if !tc.fills_skip_partition {
                 first_fill += ts.utilized_capacity;
