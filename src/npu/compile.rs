@@ -191,6 +191,8 @@ pub struct DramLayout {
     pub bias_base: u64,
     pub output_base: u64,
     /// Input `[N][IH][IW][C_pad]` int8; output `[N][OH][OW][K_pad]` int32; bias `[K_pad]` int32.
+    /// A grouped conv's N is its groups: one bias `[K_pad]` and one weight image per group,
+    /// back to back (`Compiled::place`).
     pub c_pad: u64,
     pub k_pad: u64,
     pub ih: u64,
