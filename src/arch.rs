@@ -55,6 +55,14 @@ pub struct Level {
     /// loops above it) that no overlap hides, e.g. a systolic array's fill and drain per
     /// buffer tile. 0 (Timeloop has no such term).
     pub tile_overhead_cycles: u64,
+    /// The level's fills from its parent and drains to it run as pipeline stages of their
+    /// own beside the work below it (double-buffered DMA): the first tile's fill and the last
+    /// tile's drain cannot overlap anything, and the slowest of fill, work and drain bounds the
+    /// steady state. `false` (Timeloop overlaps all of it for free). See `model` docs.
+    pub pipelined_fill_drain: bool,
+    /// Words/cycle per instance a pipelined level drains to its parent (its write-back
+    /// channel); `None` = the level's `read_bw`. Only read when `pipelined_fill_drain` is set.
+    pub drain_bw: Option<f64>,
 }
 
 impl Level {
@@ -87,6 +95,8 @@ impl Level {
             network_fill_latency: 0,
             network_drain_latency: 0,
             tile_overhead_cycles: 0,
+            pipelined_fill_drain: false,
+            drain_bw: None,
         }
     }
 
@@ -130,6 +140,9 @@ pub struct Arch {
     pub levels: Vec<Level>,
     pub compute: Compute,
     pub rules: CountingRules,
+    /// Cycles charged once per layer before any tile starts and that nothing overlaps, e.g.
+    /// fetching and decoding an accelerator's program. 0 (Timeloop has no such term).
+    pub program_overhead_cycles: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -228,6 +241,7 @@ impl Arch {
                 ("read_bw", l.read_bw.unwrap_or(0.0)),
                 ("write_bw", l.write_bw.unwrap_or(0.0)),
                 ("shared_bw", l.shared_bw.unwrap_or(0.0)),
+                ("drain_bw", l.drain_bw.unwrap_or(0.0)),
             ] {
                 check_num(&l.name, field, v)?;
             }
@@ -270,6 +284,7 @@ impl Arch {
             levels,
             compute,
             rules: CountingRules::default(),
+            program_overhead_cycles: 0,
         })
     }
 

@@ -9,7 +9,11 @@
 //! energy charges ceil(count / block) vector accesses per action (per utilized cluster on
 //! clustered levels); cycles are the max of compute and each level's bandwidth-bound time,
 //! plus network latencies and any per-tile overhead (`Level::tile_overhead_cycles`, 0 unless
-//! the arch sets it).
+//! the arch sets it). Two opt-in terms go beyond Timeloop (both off by default, so Timeloop
+//! results stay bit-identical): `Arch::program_overhead_cycles`, charged once per layer, and
+//! levels with `Level::pipelined_fill_drain`, whose fills and drains are pipeline stages of
+//! their own: the run then takes its slowest stage over all tiles plus the first tile's fill
+//! and the last tile's drain that double buffering cannot hide (`exposed_fill_drain`).
 //!
 //! Pure, `Sync`, deterministic, and allocation-free per call: all state lives in fixed-size
 //! arrays, in the caller's [`Stats`] scratch for [`evaluate_into`]. Never does IO.
@@ -112,6 +116,9 @@ pub struct Stats {
     pub compute_energy_pj: f64,
     /// MACs the nest runs: the problem's, or more under an imperfect (padded) factorization.
     pub executed_macs: u64,
+    /// Cycles the pipelined levels' exposed fill and drain add to the steady-state bound
+    /// (0 unless the arch sets `pipelined_fill_drain`); part of `CostSummary::cycles`.
+    pub exposed_cycles: u64,
     shape: NestShape,
 }
 
@@ -125,6 +132,7 @@ impl Default for Stats {
             compute_utilized: 0,
             compute_energy_pj: 0.0,
             executed_macs: 0,
+            exposed_cycles: 0,
             shape: NestShape::empty(),
         }
     }
@@ -176,6 +184,10 @@ pub struct Evaluator<'a> {
     latency: u64,
     /// Any level with a per-tile overhead (most architectures have none, and skip the pass).
     tile_overheads: bool,
+    /// Any level with `pipelined_fill_drain` (most have none, and skip the pipeline pass).
+    pipelined: bool,
+    /// `Arch::program_overhead_cycles`.
+    program_overhead: u64,
     levels: [LevelConsts; MAX_LEVELS],
     tensors: [TensorConsts; MAX_TENSORS],
     /// Per dimension, the ranks a loop over it widens: `grows[d][..grow_len[d]]`.
@@ -220,6 +232,10 @@ struct LevelConsts {
     leak_pj_per_cycle: f64,
     /// Read, write and shared bandwidths (words/cycle), `None` if unlimited or not positive.
     bandwidths: [Option<f64>; 3],
+    /// `Level::pipelined_fill_drain`: fills and drains are pipeline stages of their own.
+    pipelined: bool,
+    /// Drain bandwidth of a pipelined level (`drain_bw`, else `read_bw`), `None` if unlimited.
+    drain_bw: Option<f64>,
 }
 
 impl Default for LevelConsts {
@@ -234,6 +250,8 @@ impl Default for LevelConsts {
             update_energy_pj: 0.0,
             leak_pj_per_cycle: 0.0,
             bandwidths: [None; 3],
+            pipelined: false,
+            drain_bw: None,
         }
     }
 }
@@ -299,6 +317,8 @@ impl<'a> Evaluator<'a> {
                     positive(level.write_bw),
                     positive(level.shared_bw),
                 ],
+                pipelined: level.pipelined_fill_drain,
+                drain_bw: positive(level.drain_bw.or(level.read_bw)),
             };
         }
         let mut tensors = [TensorConsts::default(); MAX_TENSORS];
@@ -351,6 +371,8 @@ impl<'a> Evaluator<'a> {
                 .map(|l| l.network_fill_latency + l.network_drain_latency)
                 .sum(),
             tile_overheads: arch.levels.iter().any(|l| l.tile_overhead_cycles != 0),
+            pipelined: arch.levels.iter().any(|l| l.pipelined_fill_drain),
+            program_overhead: arch.program_overhead_cycles,
             levels,
             tensors,
             grows,
@@ -428,6 +450,9 @@ impl<'a> Evaluator<'a> {
         let per_compute = executed_macs / spatial_all;
         stats.utilized_instances[..nlev].copy_from_slice(&shape.spatial_above[1..=nlev]);
 
+        // Words each instance of a level writes back to its parent (read-write tensors): the
+        // drain stage of pipelined levels.
+        let mut drains = [0u64; MAX_LEVELS];
         for (t, tc) in self.tensors[..ntensors].iter().enumerate() {
             // Walk the chain of keepers inner to outer; the compute units are the first child.
             let mut child: Option<usize> = None;
@@ -488,6 +513,9 @@ impl<'a> Evaluator<'a> {
                     ts.reads = traffic;
                 }
                 if let Some(c) = child {
+                    if tc.read_write {
+                        drains[c] += child_deltas;
+                    }
                     let cs = &mut stats.tensors[c][t];
                     cs.fills = if tc.fills_skip_partition {
                         child_deltas.saturating_sub(cs.partition_size)
@@ -520,7 +548,7 @@ impl<'a> Evaluator<'a> {
             } else {
                 to_f64(utilized)
             };
-            let (mut r, mut w) = (0u64, 0u64);
+            let (mut r, mut w, mut fills) = (0u64, 0u64, 0u64);
             let mut any_kept = false;
             for ts in &mut stats.tensors[lvl][..ntensors] {
                 if !ts.kept {
@@ -529,6 +557,7 @@ impl<'a> Evaluator<'a> {
                 any_kept = true;
                 r += ts.reads;
                 w += ts.fills + ts.updates;
+                fills += ts.fills;
                 let per_instance = lc.block.vectors(ts.reads) * lc.read_energy_pj
                     + lc.block.vectors(ts.fills) * lc.write_energy_pj
                     + lc.block.vectors(ts.updates) * lc.update_energy_pj;
@@ -543,6 +572,11 @@ impl<'a> Evaluator<'a> {
             stats.leak_energy_pj[lvl] = rate;
             leak_per_cycle += rate;
 
+            // A pipelined level's fills travel in their own stage (below), not beside the
+            // reads and updates that serve the work under it.
+            if lc.pipelined {
+                w -= fills;
+            }
             let c = if lc.bandwidths == [None; 3] {
                 compute_cycles
             } else {
@@ -557,7 +591,22 @@ impl<'a> Evaluator<'a> {
             stats.level_cycles[lvl] = c;
             cycles = cycles.max(c);
         }
-        let cycles = cycles + self.latency + self.tile_overhead(mapping, nlev);
+        let steady = cycles + self.tile_overhead(mapping, nlev);
+        stats.exposed_cycles = 0;
+        if self.pipelined {
+            let mut stages = [PipelineStages::default(); MAX_LEVELS];
+            for (lvl, lc) in self.levels[..nlev].iter().enumerate() {
+                if lc.pipelined {
+                    let st = self.pipeline_stages(lvl, drains[lvl], stats);
+                    // A pipelined level reports its slowest stage.
+                    let c = &mut stats.level_cycles[lvl];
+                    *c = ceil_u64(to_f64(*c).max(st.fill).max(st.drain));
+                    stages[lvl] = st;
+                }
+            }
+            stats.exposed_cycles = exposed_fill_drain(steady, &stages[..nlev]);
+        }
+        let cycles = steady + stats.exposed_cycles + self.latency + self.program_overhead;
         if leak_per_cycle != 0.0 {
             for leak in &mut stats.leak_energy_pj[..nlev] {
                 *leak *= to_f64(cycles);
@@ -574,6 +623,47 @@ impl<'a> Evaluator<'a> {
             utilization: to_f64(macs) / (to_f64(self.arch.compute.instances) * to_f64(cycles)),
             area_um2: self.area_um2,
         })
+    }
+
+    /// The fill and drain stages of pipelined level `lvl`, whose counts are already in
+    /// `stats`; `drains` = words per instance it writes back to its parent over the run.
+    fn pipeline_stages(&self, lvl: usize, drains: u64, stats: &Stats) -> PipelineStages {
+        let shape = &stats.shape;
+        let lc = &self.levels[lvl];
+        // Only tensors with a keeper above move between this level and its parent.
+        let above = !((2u32 << lvl) - 1);
+        let (mut fills, mut first_fill, mut last_drain) = (0u64, 0u64, 0u64);
+        for (t, tc) in self.tensors[..self.num_tensors].iter().enumerate() {
+            let ts = &stats.tensors[lvl][t];
+            if !ts.kept || shape.keepers[t] & above == 0 {
+                continue;
+            }
+            fills += ts.fills;
+            // The first tile arrives whole, except partial sums that start in place.
+            if !tc.fills_skip_partition {
+                first_fill += ts.utilized_capacity;
+            }
+            if tc.read_write {
+                last_drain += ts.utilized_capacity;
+            }
+        }
+        let time = |words: u64, bw: Option<f64>| bw.map_or(0.0, |bw| to_f64(words) / bw);
+        let write_bw = lc.bandwidths[1];
+        let first = shape.first_temporal_above[lvl];
+        let tiles = if first < shape.temporal_len {
+            let outer = &shape.temporal[first];
+            outer.outside * outer.bound
+        } else {
+            1
+        };
+        PipelineStages {
+            pipelined: true,
+            tiles,
+            first_fill: time(first_fill, write_bw),
+            fill: time(fills, write_bw),
+            last_drain: time(last_drain, lc.drain_bw),
+            drain: time(drains, lc.drain_bw),
+        }
     }
 
     /// Σ over levels of the per-tile overhead × the number of tiles one instance of the level
@@ -684,6 +774,49 @@ impl<'a> Evaluator<'a> {
         shape.spatial_above[0] = sp;
         true
     }
+}
+
+/// The fill → work → drain pipeline of one level with `pipelined_fill_drain`, in cycles per
+/// instance (fills at `write_bw`, drains at `drain_bw`).
+#[derive(Debug, Clone, Copy, Default)]
+struct PipelineStages {
+    pipelined: bool,
+    /// Tiles the level goes through: the temporal loops above it.
+    tiles: u64,
+    /// Filling the first tile (everything it keeps, except partial sums starting in place).
+    first_fill: f64,
+    /// All fills of the run.
+    fill: f64,
+    /// Draining the last tile (its read-write tensors).
+    last_drain: f64,
+    /// All drains of the run.
+    drain: f64,
+}
+
+/// Cycles a three-stage pipeline (fill, work, drain; double-buffered, so stages of different
+/// tiles overlap) adds to `steady`, the work's bound with fills and drains overlapped for free.
+/// The run takes as long as its slowest stage summed over all tiles, plus what comes before
+/// that stage for the first tile and after it for the last one:
+///   work-bound:  first fill + steady + last drain
+///   fill-bound:  Σ fill + steady / tiles + last drain
+///   drain-bound: first fill + steady / tiles + Σ drain
+/// (exact for equal tiles). Fills of all pipelined levels run in parallel (own channels), as
+/// do their drains, so each term takes the maximum over the levels.
+fn exposed_fill_drain(steady: u64, stages: &[PipelineStages]) -> u64 {
+    let work = to_f64(steady);
+    let (mut first_fill, mut last_drain) = (0.0f64, 0.0f64);
+    let (mut fill_path, mut drain_path) = (0.0f64, 0.0f64);
+    for st in stages.iter().filter(|st| st.pipelined) {
+        let work_per_tile = work / to_f64(st.tiles);
+        first_fill = first_fill.max(st.first_fill);
+        last_drain = last_drain.max(st.last_drain);
+        fill_path = fill_path.max(st.fill + work_per_tile);
+        drain_path = drain_path.max(work_per_tile + st.drain);
+    }
+    let total = (first_fill + work + last_drain)
+        .max(fill_path + last_drain)
+        .max(first_fill + drain_path);
+    ceil_u64(total).saturating_sub(steady)
 }
 
 /// How a level turns scalar accesses into vector accesses: ceil(words / block), Timeloop's
@@ -1219,6 +1352,92 @@ mod tests {
         )
         .unwrap();
         assert_eq!(evaluate(&arch, &p, &m).unwrap().cycles, 48 + 4 * 5 + 7);
+    }
+
+    /// conv1d R3 P16 on the two-level arch with the buffer's fills and drains pipelined:
+    /// write_bw 1 word/cycle, drain_bw 0.5. Buffer "R3 P4" under DRAM "P4" = 4 tiles of 12
+    /// MACs. A pipelined level fills the other half of its buffer through its own stage, so
+    /// fills no longer share the write port with updates. Fills: weights 3 (once) + inputs 6 for the first tile and 4 new per later tile =
+    /// 21 words; the first tile's 9 words take 9 cycles. Drains: 4 outputs per tile, 16 in
+    /// all: the last tile 4 / 0.5 = 8 cycles, all of them 32. The work (48 MACs, 48 updates at
+    /// 1/cycle) bounds the steady state at 48, 12 per tile. Paths: work 9 + 48 + 8 = 65,
+    /// fill 21 + 12 + 8 = 41, drain 9 + 12 + 32 = 53 -> 65 cycles, 17 of them exposed.
+    /// With drain_bw 0.25 the drains bind: 9 + 12 + 64 = 85 (work path 9 + 48 + 16 = 73).
+    #[test]
+    fn pipelined_level_exposes_first_fill_and_last_drain() {
+        let mut arch = crate::arch::tests::two_level();
+        let p = conv1d(3, 16);
+        let m = Mapping::from_specs(
+            &arch,
+            &p,
+            &[spec("Buffer", "R3 P4", "RP"), spec("DRAM", "P4", "RP")],
+        )
+        .unwrap();
+        // Opt-in: without the key, Timeloop's bound: fills and updates share the write port,
+        // (21 + 48) / 1 = 69 cycles; the drain is not limited.
+        arch.levels[0].write_bw = Some(1.0);
+        arch.levels[0].drain_bw = Some(0.5);
+        assert_eq!(evaluate(&arch, &p, &m).unwrap().cycles, 69);
+        arch.levels[0].pipelined_fill_drain = true;
+        let mut st = Stats::default();
+        assert_eq!(evaluate_into(&arch, &p, &m, &mut st).unwrap().cycles, 65);
+        assert_eq!(st.exposed_cycles, 17);
+        // The level's reported time is its slowest stage: drains, 32 cycles < 48 of work.
+        assert_eq!(st.level_cycles[0], 48);
+        arch.levels[0].drain_bw = Some(0.25);
+        assert_eq!(evaluate_into(&arch, &p, &m, &mut st).unwrap().cycles, 85);
+        assert_eq!(st.level_cycles[0], 64);
+        // Without drain_bw the drain runs at read_bw; with neither it is free.
+        arch.levels[0].drain_bw = None;
+        assert_eq!(evaluate(&arch, &p, &m).unwrap().cycles, 9 + 48);
+        // read_bw 4: 128 reads take 32 cycles (< 48), the last 4 outputs drain in 1.
+        arch.levels[0].read_bw = Some(4.0);
+        assert_eq!(evaluate(&arch, &p, &m).unwrap().cycles, 9 + 48 + 1);
+    }
+
+    /// One tile: nothing overlaps, fill + work + drain in series. Buffer "R3 P16": fills 3
+    /// weights + 18 inputs = 21 cycles at 1 word/cycle, work 48, drain 16 outputs at 0.5 = 32:
+    /// 101 cycles.
+    #[test]
+    fn pipelined_level_with_one_tile_runs_in_series() {
+        let mut arch = crate::arch::tests::two_level();
+        arch.levels[0].pipelined_fill_drain = true;
+        arch.levels[0].write_bw = Some(1.0);
+        arch.levels[0].drain_bw = Some(0.5);
+        let p = conv1d(3, 16);
+        let m = Mapping::from_specs(&arch, &p, &[spec("Buffer", "R3 P16", "RP")]).unwrap();
+        assert_eq!(evaluate(&arch, &p, &m).unwrap().cycles, 21 + 48 + 32);
+    }
+
+    /// Fill-bound: outputs bypass the buffer (no drain, no updates), fills at 0.25 words/cycle.
+    /// 4 tiles as above: all fills 21 / 0.25 = 84 cycles, first fill 9 / 0.25 = 36, work 48
+    /// (12 per tile). Paths: fill 84 + 12 = 96, work 36 + 48 = 84 -> 96: the last tile's work
+    /// follows the last fill. Timeloop's bound without the key: max(48, 84) = 84.
+    #[test]
+    fn pipelined_fill_bound_level_exposes_the_last_tiles_work() {
+        let mut arch = crate::arch::tests::two_level();
+        arch.levels[0].write_bw = Some(0.25);
+        let p = conv1d(3, 16);
+        let mut buf = spec("Buffer", "R3 P4", "RP");
+        buf.bypass = vec!["Outputs".into()];
+        let m = Mapping::from_specs(&arch, &p, &[buf, spec("DRAM", "P4", "RP")]).unwrap();
+        assert_eq!(evaluate(&arch, &p, &m).unwrap().cycles, 84);
+        arch.levels[0].pipelined_fill_drain = true;
+        assert_eq!(evaluate(&arch, &p, &m).unwrap().cycles, 96);
+    }
+
+    #[test]
+    fn program_overhead_is_charged_once() {
+        let mut arch = crate::arch::tests::two_level();
+        arch.program_overhead_cycles = 10;
+        let p = conv1d(3, 16);
+        let m = Mapping::from_specs(
+            &arch,
+            &p,
+            &[spec("Buffer", "R3 P4", "RP"), spec("DRAM", "P4", "RP")],
+        )
+        .unwrap();
+        assert_eq!(evaluate(&arch, &p, &m).unwrap().cycles, 48 + 10);
     }
 
     #[test]

@@ -109,6 +109,9 @@ pub struct ArchSpec {
     /// `timeloop` (default) or `timeloop-2020`: whose counting rules the model follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<String>,
+    /// Cycles charged once per layer that nothing overlaps (instruction fetch and decode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program_overhead_cycles: Option<u64>,
     /// Outermost first.
     pub level: Vec<LevelSpecToml>,
     pub compute: ComputeSpec,
@@ -159,6 +162,10 @@ pub struct LevelSpecToml {
     pub network_drain_latency: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tile_overhead_cycles: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipelined_fill_drain: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_bw: Option<f64>,
     /// Only for estimating energies/areas (docs/estimate.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub banks: Option<u64>,
@@ -266,6 +273,8 @@ impl ArchSpec {
             level.network_fill_latency = l.network_fill_latency.unwrap_or(0);
             level.network_drain_latency = l.network_drain_latency.unwrap_or(0);
             level.tile_overhead_cycles = l.tile_overhead_cycles.unwrap_or(0);
+            level.pipelined_fill_drain = l.pipelined_fill_drain.unwrap_or(false);
+            level.drain_bw = l.drain_bw;
             levels.push(level);
         }
         levels.reverse(); // files list outermost first; the model indexes innermost first
@@ -296,6 +305,7 @@ impl ArchSpec {
             err(file, "", e.to_string(), "levels are listed outermost first; inner levels' mesh must be a multiple of outer ones")
         })?;
         arch.rules = rules;
+        arch.program_overhead_cycles = self.program_overhead_cycles.unwrap_or(0);
         Ok(arch)
     }
 }

@@ -76,6 +76,10 @@ pub struct ConvDims {
     pub dilation: [u64; 2],
     /// Problem dimension id of each role (`None`: absent, bound 1).
     pub dim_of_role: [Option<usize>; 7],
+    /// A grouped (e.g. depthwise) conv: the N role runs over the channel groups (G) and,
+    /// unlike a batch, every group has its own weights and bias. `bound[IC]`/`bound[OC]` are
+    /// the channels of one group.
+    pub grouped: bool,
 }
 
 impl ConvDims {
@@ -98,16 +102,23 @@ impl ConvDims {
         let mut dim_of_role = [None; 7];
         let mut stride = [1, 1];
         let mut dilation = [1, 1];
+        let mut grouped = false;
         if names == ["Weights", "Inputs", "Outputs"] {
-            if let Some(g) = dim("G") {
-                if p.bounds[g] > 1 {
+            // GeneSys' array adds up every column over all the input channels on its rows, so
+            // groups cannot share one pass; they run one after another as the N (batch) tile
+            // loop, whose WBUF and BBUF load strides then step to the next group's weights.
+            let groups = dim("G").filter(|&g| p.bounds[g] > 1);
+            let batch = dim("N").map_or(1, |d| p.bounds[d]);
+            if let Some(g) = groups {
+                if batch > 1 {
                     return Err(bad(format!(
-                        "grouped/depthwise convolution ({} groups): GeneSys' array sums over all \
-                         input channels on its rows, so groups cannot be kept apart in one pass; \
-                         hint: split the layer into one conv per group (C/G -> K/G each)",
+                        "grouped/depthwise convolution ({} groups) with batch {batch}: the groups \
+                         run as GeneSys' batch (N) loop, so there is none left for the batch; \
+                         hint: compile one batch at a time",
                         p.bounds[g]
                     )));
                 }
+                grouped = true;
             }
             for (role, name) in [
                 (N, "N"),
@@ -120,14 +131,19 @@ impl ConvDims {
             ] {
                 dim_of_role[role] = dim(name);
             }
+            if grouped {
+                dim_of_role[N] = dim("G");
+            }
             let inputs = 1;
             let (Some(dp), Some(dq), Some(dr), Some(ds)) = (dim("P"), dim("Q"), dim("R"), dim("S"))
             else {
                 return Err(bad("a conv needs the dimensions N K C P Q R S".into()));
             };
-            // Inputs rank 2 = R·wdilation + P·wstride, rank 3 = S·hdilation + Q·hstride.
-            stride = [p.coef(inputs, 2, dp), p.coef(inputs, 3, dq)];
-            dilation = [p.coef(inputs, 2, dr), p.coef(inputs, 3, ds)];
+            // Inputs rank 2 = R·wdilation + P·wstride, rank 3 = S·hdilation + Q·hstride (one
+            // rank later when a G rank leads).
+            let h = if p.ranks(inputs) == 5 { 3 } else { 2 };
+            stride = [p.coef(inputs, h, dp), p.coef(inputs, h + 1, dq)];
+            dilation = [p.coef(inputs, h, dr), p.coef(inputs, h + 1, ds)];
         } else if names == ["A", "B", "Z"] {
             if let Some(b) = dim("B") {
                 if p.bounds[b] > 1 {
@@ -162,6 +178,7 @@ impl ConvDims {
             stride,
             dilation,
             dim_of_role,
+            grouped,
         })
     }
 }
@@ -174,6 +191,8 @@ pub struct DramLayout {
     pub bias_base: u64,
     pub output_base: u64,
     /// Input `[N][IH][IW][C_pad]` int8; output `[N][OH][OW][K_pad]` int32; bias `[K_pad]` int32.
+    /// A grouped conv's N is its groups: one bias `[K_pad]` and one weight image per group,
+    /// back to back (`Compiled::place`).
     pub c_pad: u64,
     pub k_pad: u64,
     pub ih: u64,
@@ -328,6 +347,9 @@ pub fn compile(
     let mut order: Vec<usize> = Vec::new(); // roles, innermost first
     for (level, _) in arch.levels.iter().enumerate() {
         for l in mapping.nest.level_loops(level) {
+            if l.bound == 1 {
+                continue; // e.g. the N of a grouped conv, whose role the groups take
+            }
             let role = role_of_dim(l.dim).ok_or_else(|| {
                 CompileError::Mapping(format!(
                     "dimension {} has no GeneSys role",
@@ -359,6 +381,15 @@ pub fn compile(
     let mut outer_first: Vec<usize> = (0..7).filter(|r| !order.contains(r)).collect();
     outer_first.extend(order.iter().rev());
     let tile: [u64; 7] = std::array::from_fn(|r| dims.bound[r] / tiles[r]);
+    if dims.grouped && tile[N] > 1 {
+        return Err(CompileError::Mapping(format!(
+            "{} groups per on-chip tile: the groups of a grouped conv run as DRAM tiles, one \
+             group's weights at a time; put all of G at the DRAM level",
+            tile[N]
+        )));
+    }
+    // Weight and bias images per group (one for an ungrouped layer).
+    let groups = if dims.grouped { dims.bound[N] } else { 1 };
     let ib = tile[IC].div_ceil(an);
     let ob = tile[OC].div_ceil(am);
     let ic_tile_pad = ib * an;
@@ -402,11 +433,11 @@ pub fn compile(
     let align = |x: u64| x.div_ceil(4096) * 4096;
     let input_bytes = dims.bound[N] * ih * iw * c_pad;
     let weight_tile_bytes = tile[KH] * tile[KW] * ib * ob * an * am;
-    let weight_bytes = weight_tile_bytes * tiles[OC] * tiles[IC] * tiles[KH] * tiles[KW];
+    let group_weight_bytes = weight_tile_bytes * tiles[OC] * tiles[IC] * tiles[KH] * tiles[KW];
     let input_base = 0;
     let weight_base = align(input_base + input_bytes);
-    let bias_base = align(weight_base + weight_bytes);
-    let output_base = align(bias_base + k_pad * 4);
+    let bias_base = align(weight_base + group_weight_bytes * groups);
+    let output_base = align(bias_base + k_pad * 4 * groups);
     let output_bytes = dims.bound[N] * dims.bound[OH] * dims.bound[OW] * k_pad * 4;
     let end = output_base + output_bytes;
     field(
@@ -446,7 +477,11 @@ pub fn compile(
     let w_oc = w_ic * tiles[IC];
     let mut tile_stride = [[0u64; 4]; 7];
     tile_stride[OC] = [w_oc, 0, oc_tile_pad * 4, oc_tile_pad * 4];
-    tile_stride[N] = [0, img_in, img_out, 0];
+    tile_stride[N] = if dims.grouped {
+        [w_oc * tiles[OC], img_in, img_out, k_pad * 4]
+    } else {
+        [0, img_in, img_out, 0]
+    };
     tile_stride[IC] = [w_ic, ic_tile_pad, 0, 0];
     tile_stride[KH] = [w_kh, tile[KH] * dh * row_in, 0, 0];
     tile_stride[KW] = [w_kw, tile[KW] * dw * c_pad, 0, 0];
@@ -463,9 +498,12 @@ pub fn compile(
             .max()
             .unwrap_or(0)
     };
-    let d_wbuf = depth_for(&[OC, IC, KH, KW]);
+    let (d_wbuf, d_bbuf) = if dims.grouped {
+        (depth_for(&[N, OC, IC, KH, KW]), depth_for(&[N, OC]))
+    } else {
+        (depth_for(&[OC, IC, KH, KW]), depth_for(&[OC]))
+    };
     let d_ibuf = depth_for(&[N, IC, KH, KW, OH, OW]);
-    let d_bbuf = depth_for(&[OC]);
     let d_out = depth_for(&[N, OC, OH, OW]);
     let reduction = [IC, KH, KW];
     let partial_sums = reduction.iter().any(|&r| tiles[r] > 1 && pos_of(r) < d_out);
@@ -770,7 +808,9 @@ fn simd_relu(
 
 impl Compiled {
     /// Writes the operands into a DRAM image: input `[N][IH][IW][C]`, weights `[KH][KW][C][K]`
-    /// (GeneSys' order), bias `[K]`; lengths must match the layer.
+    /// (GeneSys' order), bias `[K]`; lengths must match the layer. A grouped conv's N is its
+    /// groups: input `[G][IH][IW][C/G]` (group-major: each group's channels are one image),
+    /// weights `[G][KH][KW][C/G][K/G]`, bias `[G][K/G]`, output `[G][OH][OW][K/G]`.
     pub fn place(
         &self,
         dram: &mut Dram,
@@ -790,12 +830,23 @@ impl Compiled {
             img[(pix * lay.c_pad + ch_in(i % c)) as usize] = v as u8;
         }
         dram.write(lay.input_base, &img)?;
+        let k = d.bound[OC] as usize;
         let mut b = vec![0i64; lay.k_pad as usize];
-        for (ch, &v) in bias.iter().enumerate() {
-            b[ch_out(ch as u64) as usize] = v as i64;
+        for (g, group_bias) in bias.chunks(k.max(1)).enumerate() {
+            b.iter_mut().for_each(|x| *x = 0);
+            for (ch, &v) in group_bias.iter().enumerate() {
+                b[ch_out(ch as u64) as usize] = v as i64;
+            }
+            dram.write_elements(lay.bias_base + g as u64 * lay.k_pad * 4, &b, 4)?;
         }
-        dram.write_elements(lay.bias_base, &b, 4)?;
-        dram.write(lay.weight_base, &self.weight_image(weights))
+        let per_group = (d.bound[KH] * d.bound[KW] * d.bound[IC] * d.bound[OC]) as usize;
+        let mut base = lay.weight_base;
+        for group_weights in weights.chunks(per_group.max(1)) {
+            let image = self.weight_image(group_weights);
+            dram.write(base, &image)?;
+            base += image.len() as u64;
+        }
+        Ok(())
     }
 
     /// The weight tiles as the WBUF fill expects them: per tile, rows
@@ -895,7 +946,8 @@ impl Compiled {
 
 /// Direct convolution with GeneSys' arithmetic (GENESYS.md §1.3): int8 × int8 products summed
 /// with the int32 bias in a 32-bit wrapping accumulator; ReLU clamps negatives to 0.
-/// Input `[N][IH][IW][C]` (already padded), weights `[KH][KW][C][K]`, output `[N][OH][OW][K]`.
+/// Input `[N][IH][IW][C]` (already padded), weights `[KH][KW][C][K]`, output `[N][OH][OW][K]`;
+/// a grouped conv's N is its groups, each with its own weights and bias (`Compiled::place`).
 pub fn reference_conv(
     d: &ConvDims,
     input: &[i8],
@@ -908,6 +960,11 @@ pub fn reference_conv(
     let (oh, ow, kh, kw) = (d.bound[OH], d.bound[OW], d.bound[KH], d.bound[KW]);
     let mut out = Vec::with_capacity((n * oh * ow * k) as usize);
     for b in 0..n {
+        let g = if d.grouped { b } else { 0 };
+        let (weights, bias) = (
+            &weights[(g * kh * kw * c * k) as usize..],
+            &bias[(g * k) as usize..],
+        );
         for y in 0..oh {
             for x in 0..ow {
                 for o in 0..k {
@@ -940,10 +997,11 @@ pub fn random_operands(d: &ConvDims, seed: u64) -> (Vec<i8>, Vec<i8>, Vec<i32>) 
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let [ih, iw] = d.input_hw();
     let n_in = d.bound[N] * ih * iw * d.bound[IC];
-    let n_w = d.bound[KH] * d.bound[KW] * d.bound[IC] * d.bound[OC];
+    let groups = if d.grouped { d.bound[N] } else { 1 };
+    let n_w = d.bound[KH] * d.bound[KW] * d.bound[IC] * d.bound[OC] * groups;
     let input = (0..n_in).map(|_| rng.gen::<i8>()).collect();
     let weights = (0..n_w).map(|_| rng.gen::<i8>()).collect();
-    let bias = (0..d.bound[OC])
+    let bias = (0..d.bound[OC] * groups)
         .map(|_| rng.gen_range(-(1 << 16)..(1 << 16)))
         .collect();
     (input, weights, bias)
@@ -1122,6 +1180,55 @@ mod tests {
         check(&a, &p, &m, true);
     }
 
+    #[allow(clippy::too_many_arguments)]
+    fn grouped(groups: u64, k: u64, c: u64, p: u64, r: u64, stride: u64) -> Problem {
+        LayerShape::Conv {
+            n: 1,
+            groups,
+            k,
+            c,
+            p,
+            q: p,
+            r,
+            s: r,
+            wstride: stride,
+            hstride: stride,
+            wdilation: 1,
+            hdilation: 1,
+        }
+        .to_problem("g")
+        .unwrap()
+    }
+
+    /// Grouped convs run their groups as the N tile loop, whose WBUF/BBUF load strides step
+    /// to the next group's weights and bias (docs/npu.md "Depthwise"): bit-exact against the
+    /// grouped reference, with each group's own weights.
+    #[test]
+    fn grouped_and_depthwise_convs_compile_and_run_exactly() {
+        let a = arch(8);
+        // depthwise 3×3, 8 channels, 4×4 outputs: one step per MAC, one PE busy
+        let dw = grouped(8, 1, 1, 4, 3, 1);
+        let m = mapping(&a, &dw, "G8", "G", "P4 Q4 R3 S3", "", "");
+        let c = check(&a, &dw, &m, false);
+        assert!(c.dims.grouped);
+        let cfg = NpuConfig::from_arch(&a).unwrap();
+        let v = verify(&c, &cfg, &c.program, 7).unwrap();
+        assert_eq!(v.report.systolic_steps, 8 * 4 * 4 * 3 * 3);
+        assert_eq!(v.report.systolic_tiles, 8);
+        // with ReLU, stride 2 and the output split inside each group
+        let dw = grouped(4, 1, 1, 4, 3, 2);
+        let m = mapping(&a, &dw, "P2 G4", "PG", "P2 Q4 R3 S3", "", "");
+        check(&a, &dw, &m, true);
+        // 2 groups of 4 -> 6 channels (neither fills the array), K split in each group
+        let g = grouped(2, 6, 4, 4, 3, 1);
+        let m = mapping(&a, &g, "K2 G2", "KG", "P4 Q4 R3 S3", "K3", "C4");
+        check(&a, &g, &m, false);
+        // a reduction split at DRAM (psums leave and come back) inside the group loop
+        let g = grouped(2, 8, 16, 2, 1, 1);
+        let m = mapping(&a, &g, "C2 G2", "CG", "P2 Q2", "K8", "C8");
+        check(&a, &g, &m, false);
+    }
+
     #[test]
     fn unsupported_layers_and_mappings_are_rejected_with_a_reason() {
         let a = arch(8);
@@ -1141,8 +1248,34 @@ mod tests {
         }
         .to_problem("dw")
         .unwrap();
-        let e = ConvDims::from_problem(&dw).unwrap_err().to_string();
-        assert!(e.contains("depthwise"), "{e}");
+        // The groups may not also share an on-chip tile (one group's weights at a time).
+        let m = mapping(&a, &dw, "G4", "G", "G2 P4 Q4 R3 S3", "", "");
+        let e = compile(&a, &dw, &m, CompileOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("2 groups per on-chip tile"), "{e}");
+        // Batch and groups cannot both use the N loop.
+        let dw2 = LayerShape::Conv {
+            n: 2,
+            groups: 8,
+            k: 1,
+            c: 1,
+            p: 4,
+            q: 4,
+            r: 3,
+            s: 3,
+            wstride: 1,
+            hstride: 1,
+            wdilation: 1,
+            hdilation: 1,
+        }
+        .to_problem("dw2")
+        .unwrap();
+        let e = ConvDims::from_problem(&dw2).unwrap_err().to_string();
+        assert!(
+            e.contains("depthwise") && e.contains("one batch at a time"),
+            "{e}"
+        );
 
         let p = conv(8, 8, 4, 1, 1, 1);
         let m = mapping(&a, &p, "", "", "K8 P4", "Q4", "C8");

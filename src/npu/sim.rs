@@ -277,6 +277,10 @@ pub struct Simulator {
     work: u64,
     busy: Busy,
     report: RunReport,
+    /// Instruction words an `LD_ST … IMEM` of the block before loaded into the other IMEM
+    /// half, and the cycle they are in: the next block needs no fetch of its own if they
+    /// cover it (§1.1, §3.2).
+    prefetched: Option<(u64, u64)>,
 }
 
 impl Simulator {
@@ -342,6 +346,7 @@ impl Simulator {
             scratch: Vec::new(),
             work_limit: u64::MAX,
             work: 0,
+            prefetched: None,
             busy: Busy::default(),
             report: RunReport {
                 cycles: 0,
@@ -385,6 +390,7 @@ impl Simulator {
                 reason: TrapReason::Malformed(e.to_string()),
             });
         }
+        self.prefetched = None;
         let mut now = 0u64;
         let mut start = 0;
         let mut blocks = 0;
@@ -493,12 +499,20 @@ impl Simulator {
                 TrapReason::Malformed("SYNC_INST START without END EXEC".into()),
             ));
         }
-        // Decode: one instruction per cycle, after the block arrived over the instruction channel.
+        // Decode: one instruction per cycle, after the block arrived over the instruction
+        // channel, either fetched now or prefetched by the block before while it executed
+        // (IMEM is double-buffered, §1.1).
         let n_instr = (end - start + 1) as u64;
-        let fetch = div_ceil(n_instr * 32, self.cfg.instr_channel_bits as u64);
-        self.busy.ch_instr += fetch;
+        let arrived = match self.prefetched.take() {
+            Some((words, ready)) if words >= n_instr => now.max(ready),
+            _ => {
+                let fetch = div_ceil(n_instr * 32, self.cfg.instr_channel_bits as u64);
+                self.busy.ch_instr += fetch;
+                now + fetch
+            }
+        };
         self.busy.decode += n_instr;
-        let mut t = now + fetch + n_instr;
+        let mut t = arrived + n_instr;
         let mut g = 0;
         while g < groups.len() {
             let (simd, s, e) = groups[g];
@@ -704,8 +718,13 @@ impl Simulator {
         let plan = self.decode_sa(prog, s, e)?;
         let cfg = self.cfg.clone();
         let fill = (cfg.array_n as u64 - 1) + (cfg.array_m as u64 - 1);
+        // `LD_ST … IMEM` prefetches the next block into the other IMEM half over the
+        // instruction channel while this group executes (§1.1, §3.2).
         let imem = div_ceil(plan.imem_words * 32, cfg.instr_channel_bits as u64);
         self.busy.ch_instr += imem;
+        if plan.imem_words > 0 {
+            self.prefetched = Some((plan.imem_words, t0 + imem));
+        }
 
         let mut simd_state = SimdState::default();
         let mut simd_nest: Vec<(usize, u64)> = Vec::new();
@@ -828,7 +847,7 @@ impl Simulator {
                 ));
             }
         }
-        Ok(end_time + imem)
+        Ok(end_time.max(t0 + imem))
     }
 
     /// One systolic transfer at the current tile indices; returns the bytes moved.
@@ -2049,6 +2068,32 @@ BLOCK_END 1
             .run(&p)
             .unwrap();
         assert_eq!((r.blocks, r.systolic_tiles, r.cycles), (2, 2, 2 * 67));
+    }
+
+    /// Block 1 = the one-tile program plus `SET_BASE_ADDR IMEM` + `LD_ST LD IMEM` of block 2's
+    /// 23 words: 25 instructions, fetch ceil(25·32/512) = 2 + decode 25 = 27; the prefetch
+    /// (ceil(23·32/512) = 2 cycles) runs beside the tile's 4 + 34 + 4 = 42 cycles, so block 1
+    /// ends at 69. Block 2 is already in IMEM: decode 23 + 42 = 134 (fetching it again after
+    /// block 1, and the prefetch serialised after the tile, gave 138).
+    #[test]
+    fn prefetched_block_skips_its_fetch_and_the_prefetch_overlaps_execution() {
+        let mut p = tiny_program(1);
+        let prefetch = Program::parse_asm(
+            "SET_BASE_ADDR LOW, IMEM, IBUF, 0, 0\nLD_ST LD, IMEM, IBUF, 0, 23\n",
+        )
+        .unwrap();
+        p.instrs.splice(1..1, prefetch.instrs);
+        p.instrs[0].args[5] += 2; // SYNC START counts the group's instructions
+        let first_block = p.instrs.len() as u64;
+        p.instrs.extend(tiny_program(1).instrs);
+        let r = Simulator::new(NpuConfig::default(), tiny_dram(1))
+            .run(&p)
+            .unwrap();
+        assert_eq!(first_block, 25);
+        assert_eq!((r.blocks, r.systolic_tiles, r.cycles), (2, 2, 134));
+        // Only block 1 is fetched; block 2's words come once, through the prefetch.
+        assert_eq!(r.busy("dram.instr"), 2 + 2);
+        assert_eq!(r.busy("decode"), 25 + 23);
     }
 
     #[test]

@@ -169,7 +169,12 @@ fn searched_mapping(
     use loomap::mapspace::MapSpace;
     use loomap::search::{Algo, Driver, SearchConfig};
     let gemm = problem.dim_id("M").is_some();
-    let (path, extra) = if gemm {
+    let (path, extra) = if problem.dim_id("G").is_some() {
+        (
+            repo("arch/genesys_depthwise.constraints.toml"),
+            String::new(),
+        )
+    } else if gemm {
         (
             repo("arch/genesys_gemm.constraints.toml"),
             format!(
@@ -195,10 +200,11 @@ fn searched_mapping(
         .mapping
 }
 
-/// ResNet-18-shaped convs (3×3 s1, 3×3 s2, 1×1 s2 downsample), a GEMM and an FC on the 8×8,
+/// ResNet-18-shaped convs (3×3 s1, 3×3 s2, 1×1 s2 downsample), a GEMM, an FC and a
+/// MobileNetV2-shaped 3×3 depthwise conv on the 8×8,
 /// 16×16 and 32×32 design points: searched mapping -> compile -> simulate on random operands;
-/// every output bit-exact; simulated vs model cycles printed (see docs/npu.md for the table
-/// and why small layers exceed 10%).
+/// every output bit-exact, and simulated cycles within 5% of the model's (docs/npu.md,
+/// "Simulated vs modelled cycles").
 #[test]
 fn searched_mappings_compile_and_simulate_exactly_on_three_array_sizes() {
     let wl = io::load_workload(&repo("workloads/genesys_tests.toml")).unwrap();
@@ -206,7 +212,14 @@ fn searched_mappings_compile_and_simulate_exactly_on_three_array_sizes() {
     for size in [8u64, 16, 32] {
         let arch = io::load_arch(&repo(&format!("arch/genesys_{size}x{size}.toml"))).unwrap();
         let cfg = NpuConfig::from_arch(&arch).unwrap();
-        for name in ["r18_3x3_s1", "r18_3x3_s2", "r18_1x1_down", "gemm", "fc"] {
+        for name in [
+            "r18_3x3_s1",
+            "r18_3x3_s2",
+            "r18_1x1_down",
+            "gemm",
+            "fc",
+            "dw_3x3_s1",
+        ] {
             let layer = wl.layer(name).unwrap();
             let mapping = searched_mapping(&arch, &layer.problem, size);
             let c = compile::compile(&arch, &layer.problem, &mapping, CompileOptions::default())
@@ -220,56 +233,39 @@ fn searched_mappings_compile_and_simulate_exactly_on_three_array_sizes() {
                 v.compared,
                 v.first_mismatches
             );
-            let model = loomap::model::evaluate(&arch, &layer.problem, &mapping)
+            let mut stats = loomap::model::Stats::default();
+            let model = loomap::model::evaluate_into(&arch, &layer.problem, &mapping, &mut stats)
                 .unwrap()
                 .cycles;
             let ratio = v.report.cycles as f64 / model as f64;
-            let r = &v.report;
-            // The model charges the systolic fill/drain per DRAM tile (the arch's OBUF
-            // `tile_overhead_cycles`); what it has no term for is decode and the transfers.
-            let unmodelled = r.busy("decode")
-                + r.busy("dram.ibuf")
-                + r.busy("dram.param")
-                + r.busy("dram.obuf")
-                + r.busy("dram.instr");
-            rows.push((size, name, r.cycles, model, ratio, unmodelled));
+            rows.push((
+                size,
+                name,
+                v.report.cycles,
+                model,
+                stats.exposed_cycles,
+                ratio,
+            ));
         }
     }
-    for (size, name, sim, model, ratio, _) in &rows {
-        eprintln!("{size}x{size} {name:14} sim {sim:8} model {model:8} ratio {ratio:.3}");
+    for (size, name, sim, model, exposed, ratio) in &rows {
+        eprintln!(
+            "{size}x{size} {name:14} sim {sim:8} model {model:8} (exposed fill/drain {exposed:5}) ratio {ratio:.3}"
+        );
     }
-    for &(size, name, sim, model, ratio, unmodelled) in &rows {
-        // Never faster than the model's compute/bandwidth bound.
+    for &(size, name, sim, model, _, ratio) in &rows {
+        // The model leaves out the bias loads and the few instructions each DRAM tile loop
+        // adds to the program, so it never exceeds the simulation; everything else it charges
+        // (program fetch/decode, systolic fill/drain per tile, the first tile's loads and the
+        // last tile's store that double buffering cannot hide, the slowest stage in between).
         assert!(
-            ratio >= 1.0,
+            sim >= model,
             "{size}x{size} {name}: sim {sim} < model {model}"
         );
-        if WITHIN_10_PERCENT.contains(&(size, name)) {
-            assert!(ratio <= 1.10, "{size}x{size} {name}: ratio {ratio:.3}");
-        } else {
-            // Known gap (docs/npu.md): the excess is what the model has no term for:
-            // decode, and transfers double buffering does not hide.
-            assert!(
-                sim - model <= unmodelled,
-                "{size}x{size} {name}: excess {} > unmodelled terms {unmodelled}",
-                sim - model
-            );
-        }
+        // The issue asks for 10% with 5% as the target; every pair meets the target.
+        assert!(ratio <= 1.05, "{size}x{size} {name}: ratio {ratio:.3}");
     }
 }
-
-/// Layer/array pairs whose simulated cycles are within 10% of the model (measured; the
-/// others are explained in docs/npu.md "Simulated vs modelled cycles").
-const WITHIN_10_PERCENT: &[(u64, &str)] = &[
-    (8, "r18_3x3_s1"),
-    (8, "r18_3x3_s2"),
-    (8, "r18_1x1_down"),
-    (8, "gemm"),
-    (16, "r18_3x3_s1"),
-    (16, "r18_3x3_s2"),
-    (16, "r18_1x1_down"),
-    (16, "gemm"),
-];
 
 /// SCALE-Sim v3 (32×32, weight stationary, CALC = zero-stall bandwidth) vs the simulator's
 /// systolic busy cycles for the same ResNet-18 layers on genesys_32x32 (exhaustive EDP
