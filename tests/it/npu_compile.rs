@@ -200,7 +200,8 @@ fn searched_mapping(
         .mapping
 }
 
-/// ResNet-18-shaped convs (3×3 s1, 3×3 s2, 1×1 s2 downsample), a GEMM, an FC and a
+/// ResNet-18-shaped convs (3×3 s1, 3×3 s2, 1×1 s2 downsample), a ResNet-50 bottleneck 1×1
+/// expansion, a GEMM, an FC and a
 /// MobileNetV2-shaped 3×3 depthwise conv on the 8×8,
 /// 16×16 and 32×32 design points: searched mapping -> compile -> simulate on random operands;
 /// every output bit-exact, and simulated cycles within 5% of the model's (docs/npu.md,
@@ -216,6 +217,7 @@ fn searched_mappings_compile_and_simulate_exactly_on_three_array_sizes() {
             "r18_3x3_s1",
             "r18_3x3_s2",
             "r18_1x1_down",
+            "r50_1x1_expand",
             "gemm",
             "fc",
             "dw_3x3_s1",
