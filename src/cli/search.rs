@@ -84,14 +84,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         config.time_limit = Some(Duration::from_secs_f64(t));
     }
     let resolve = |problem: &Problem| -> Result<Constraints, String> {
-        let mut c = match (&constraints_spec, &a.constraints) {
+        match (&constraints_spec, &a.constraints) {
             (Some(spec), Some(path)) => {
-                cio::resolve(spec, path, &arch, problem).map_err(|e| e.to_string())?
+                let mut c = cio::resolve(spec, path, &arch, problem).map_err(|e| e.to_string())?;
+                if a.imperfect {
+                    spec.admit_imperfect(path, &mut c)
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(c)
             }
-            _ => Constraints::none(&arch),
-        };
-        c.imperfect |= a.imperfect;
-        Ok(c)
+            _ => Ok(Constraints {
+                imperfect: a.imperfect,
+                ..Constraints::none(&arch)
+            }),
+        }
     };
 
     let single = a.layer.is_some() || workload.layers.len() == 1;

@@ -27,9 +27,11 @@ use crate::workload::Problem;
 #[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ConstraintsSpec {
-    /// Admit imperfect (padded last tile) factorizations; see `mapping::Padding`.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub imperfect: bool,
+    /// `true`: admit imperfect (padded last tile) factorizations (`mapping::Padding`).
+    /// `false`: forbid them even when the search asks (a back end that cannot run them).
+    /// Absent: perfect only, unless the search asks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imperfect: Option<bool>,
     #[serde(default)]
     pub constraint: Vec<ConstraintToml>,
 }
@@ -57,6 +59,22 @@ pub struct ConstraintToml {
 }
 
 impl ConstraintsSpec {
+    /// Applies a search's request for imperfect factorizations (`--imperfect`, a sweep's
+    /// `search.imperfect`) to constraints resolved from this spec, refusing it if the file
+    /// says `imperfect = false`.
+    pub fn admit_imperfect(&self, file: &Path, c: &mut Constraints) -> Result<(), InputError> {
+        if self.imperfect == Some(false) {
+            return Err(err(
+                file,
+                "imperfect",
+                "these constraints forbid imperfect factorizations, but the search asks for them",
+                "drop --imperfect (or `imperfect = true` in the sweep's [search]); the target cannot run padded tiles",
+            ));
+        }
+        c.imperfect = true;
+        Ok(())
+    }
+
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_default()
     }
@@ -83,7 +101,7 @@ pub fn resolve(
     problem: &Problem,
 ) -> Result<Constraints, InputError> {
     let mut out = Constraints::none(arch);
-    out.imperfect = spec.imperfect;
+    out.imperfect = spec.imperfect == Some(true);
     let levels = arch
         .levels
         .iter()

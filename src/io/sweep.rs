@@ -257,12 +257,19 @@ pub fn load_sweep(path: &Path) -> Result<SweepPlan, InputError> {
             // Constraints name levels and dimensions: check them on the base architecture now,
             // so a typo stops the sweep before any work.
             for l in &layers {
-                cio::resolve(&cspec, &cpath, &base_arch, &l.problem)?;
+                let mut c = cio::resolve(&cspec, &cpath, &base_arch, &l.problem)?;
+                if imperfect {
+                    cspec.admit_imperfect(&cpath, &mut c)?;
+                }
             }
             Box::new(move |arch: &Arch, problem: &Problem| {
                 let mut c =
                     cio::resolve(&cspec, &cpath, arch, problem).map_err(|e| e.to_string())?;
-                c.imperfect |= imperfect;
+                if imperfect {
+                    cspec
+                        .admit_imperfect(&cpath, &mut c)
+                        .map_err(|e| e.to_string())?;
+                }
                 Ok(c)
             })
         }

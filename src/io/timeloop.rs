@@ -2030,7 +2030,7 @@ fn convert_constraints(
         }
     }
     Ok(ConstraintsSpec {
-        imperfect: false,
+        imperfect: None,
         constraint: out,
     })
 }
@@ -2473,7 +2473,7 @@ mapspace_constraints:
         );
         assert_eq!(c[3].min, Some(0.5));
         let text = ConstraintsSpec {
-            imperfect: false,
+            imperfect: None,
             constraint: c,
         }
         .to_toml();

@@ -217,3 +217,27 @@ values = ["12x14"]
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The GeneSys constraints say `imperfect = false`, so the map space refuses `--imperfect`
+/// before any search: every mapping a GeneSys search returns compiles.
+#[test]
+fn genesys_constraints_refuse_the_imperfect_switch() {
+    let out = loomap(&[
+        "search",
+        "--arch",
+        "arch/genesys_16x16.toml",
+        "--workload",
+        "workloads/genesys_tests.toml",
+        "--layer",
+        "r18_3x3_s2",
+        "--constraints",
+        "arch/genesys_16x16.constraints.toml",
+        "--imperfect",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("genesys_16x16.constraints.toml: imperfect: these constraints forbid"),
+        "{err}"
+    );
+}
