@@ -1595,7 +1595,7 @@ fn factor_tokens(node: &Node, text: &str) -> Result<Vec<(String, String, u64)>, 
         {
             return Err(node.err(
                 format!("`{name}` has a residual factor in `{text}` (imperfect factorization)"),
-                "loomap needs perfect factorizations: every factor divides its dimension",
+                "Ruby's residual loops (a shorter last iteration) have no loomap equivalent; write the padded factor instead (loomap runs a non-dividing last tile padded, docs/search.md \"Imperfect factorizations\")",
             ));
         }
         out.push((name, rel, value));
@@ -1885,7 +1885,7 @@ fn convert_map_txt(
             if hi.contains(',') {
                 return Err(at(
                     format!("`{body}` has a residual (imperfect) factor"),
-                    "loomap needs perfect factorizations",
+                    "Ruby's residual loops have no loomap equivalent; write the padded factor (docs/search.md \"Imperfect factorizations\")",
                 ));
             }
             let (lo, hi): (u64, u64) = (
