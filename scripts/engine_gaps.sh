@@ -2,8 +2,8 @@
 # Gap to the optimum of every heuristic engine `loomap search --algo` offers, on layers whose
 # optimum `exhaustive` proves: VGG16, ResNet-50 and MobileNetV2 layers on arch/eyeriss_like.toml
 # with arch/eyeriss_like_hints.constraints.toml (well under a second each) and on
-# arch/simba_like.toml with arch/simba_like_hints.constraints.toml (3..45 s each on 2 shared
-# cores). Both are optimal within the hinted space; a case whose exhaustive search does not
+# arch/simba_like.toml with arch/simba_like_hints.constraints.toml (3..45 s each alone on 2
+# shared cores). Both are optimal within the hinted space; a case whose exhaustive search does not
 # finish within SIMBA_LIMIT seconds (default 300; the name is historical, it applies to every
 # case) is reported as skipped.
 # Usage: [BUDGETS="1000 10000"] [SEEDS="1 2 3"] [OBJECTIVE=edp] [CSV=out.csv]
