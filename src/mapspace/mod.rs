@@ -122,6 +122,9 @@ pub struct MapSpace<'a> {
     pub choice_count: Vec<usize>,
     /// Per level, the keep masks the constraints allow.
     pub keep_options: Vec<Vec<u8>>,
+    /// Per dimension, in an imperfect space: true if its full imperfect space was too large,
+    /// so only its spatial (and outermost) factors may be non-divisors (`factor_vectors`).
+    pub imperfect_spatial_only: Vec<bool>,
     /// Per level, the dimensions whose temporal order is free (not fixed by constraints).
     pub free_order: Vec<Vec<DimId>>,
 }
@@ -163,13 +166,14 @@ impl<'a> MapSpace<'a> {
         }
 
         let mut dim_slots = Vec::with_capacity(ndims);
+        let mut imperfect_spatial_only = Vec::with_capacity(ndims);
         let mut choices = Vec::with_capacity(ndims);
         let mut choice_count = Vec::with_capacity(ndims);
         for d in 0..ndims {
             let usable: Vec<usize> = (0..slots.len())
                 .filter(|&s| slot_may_exceed_one(arch, &constraints, &slots[s], d))
                 .collect();
-            let (list, count) =
+            let (list, count, spatial_only) =
                 factor_vectors(arch, &constraints, &slots, &usable, d, problem.bounds[d])
                     .ok_or_else(|| MapSpaceError::TooLarge {
                         dim: problem.dim_names[d].clone(),
@@ -181,6 +185,7 @@ impl<'a> MapSpace<'a> {
                 });
             }
             dim_slots.push(usable);
+            imperfect_spatial_only.push(spatial_only);
             choices.push(list);
             choice_count.push(count);
         }
@@ -226,6 +231,7 @@ impl<'a> MapSpace<'a> {
             choices,
             choice_count,
             keep_options,
+            imperfect_spatial_only,
             free_order,
         })
     }
@@ -311,12 +317,21 @@ impl<'a> MapSpace<'a> {
             .map(|&s| p.factors[s][d])
             .find(|&f| f > 1)
             .unwrap_or(1);
-        let covers = match crate::mapping::padding(self.problem.bounds[d], product, outermost) {
+        let bound = self.problem.bounds[d];
+        let covers = match crate::mapping::padding(bound, product, outermost) {
             crate::mapping::Padding::None => true,
             crate::mapping::Padding::LastTile => self.constraints.imperfect,
             _ => false,
         };
-        !outside && covers && self.factors_allowed(p, d)
+        // A dimension restricted to spatial non-divisors (see `imperfect_spatial_only`).
+        let restricted = self.imperfect_spatial_only[d]
+            && ds.split_last().is_some_and(|(_, inner)| {
+                inner.iter().any(|&s| {
+                    self.slots[s].space == Spacetime::Temporal
+                        && !bound.is_multiple_of(p.factors[s][d])
+                })
+            });
+        !outside && covers && !restricted && self.factors_allowed(p, d)
     }
 
     /// Copies choice `i` of dimension `d` into `point`.
@@ -737,8 +752,9 @@ fn slot_may_exceed_one(arch: &Arch, c: &Constraints, slot: &Slot, d: DimId) -> b
     }
 }
 
-/// Every legal factor vector of dimension `d` over `usable` slots, flattened, and their
-/// number; `None` if more than [`MAX_CHOICES_PER_DIM`].
+/// Every legal factor vector of dimension `d` over `usable` slots, flattened, their number,
+/// and whether an imperfect space had to keep temporal factors to divisors; `None` if more
+/// than [`MAX_CHOICES_PER_DIM`].
 fn factor_vectors(
     arch: &Arch,
     c: &Constraints,
@@ -746,7 +762,7 @@ fn factor_vectors(
     usable: &[usize],
     d: DimId,
     bound: u64,
-) -> Option<(Vec<u64>, usize)> {
+) -> Option<(Vec<u64>, usize, bool)> {
     let divisors: Vec<u64> = (1..=bound).filter(|f| bound.is_multiple_of(*f)).collect();
     let k = usable.len();
     let mut out = Vec::new();
@@ -803,7 +819,7 @@ fn factor_vectors(
     };
     if k == 0 {
         let count = usize::from(bound == 1 && ok_vector(&[]));
-        return Some((out, count));
+        return Some((out, count, false));
     }
     fn rec(
         j: usize,
@@ -852,25 +868,35 @@ fn factor_vectors(
                 }
             })
             .collect();
-        let mut walk = ImperfectWalk {
-            bound,
-            room: &room,
-            cur,
-            out,
-            count: 0,
-            ok: &ok_vector,
-        };
-        if !walk.rec(0, 1, 1) {
-            return None;
+        // Every inner factor free; if that is too many vectors, non-dividing factors only
+        // in spatial slots (Ruby-S: imperfect spatial factorization, where most of the gain
+        // is) and divisors elsewhere.
+        for spatial_only in [false, true] {
+            let divisor_only: Vec<bool> = usable
+                .iter()
+                .map(|&s| spatial_only && slots[s].space == Spacetime::Temporal)
+                .collect();
+            let mut walk = ImperfectWalk {
+                bound,
+                room: &room,
+                divisor_only: &divisor_only,
+                cur: cur.clone(),
+                out: Vec::new(),
+                count: 0,
+                ok: &ok_vector,
+            };
+            if walk.rec(0, 1, 1) {
+                return Some((walk.out, walk.count, spatial_only));
+            }
         }
-        return Some((walk.out, walk.count));
+        return None;
     }
     if !rec(
         0, bound, &mut cur, &divisors, &mut out, &mut count, &ok_vector,
     ) {
         return None;
     }
-    Some((out, count))
+    Some((out, count, false))
 }
 
 /// Enumerates imperfect factor vectors (`mapping::Padding`): any factors whose product covers
@@ -881,6 +907,8 @@ struct ImperfectWalk<'a> {
     bound: u64,
     /// Per usable slot, the largest factor it can take (fanout, or a temporal maximum).
     room: &'a [u64],
+    /// Per usable slot: only divisors of the bound, unless it is the dimension's outermost.
+    divisor_only: &'a [bool],
     cur: Vec<u64>,
     out: Vec<u64>,
     count: usize,
@@ -910,7 +938,11 @@ impl ImperfectWalk<'_> {
         } else {
             self.bound.div_ceil(inner).min(self.room[j])
         };
+        let outermost_slot = j + 1 == self.cur.len();
         for f in 1..=most {
+            if self.divisor_only[j] && !outermost_slot && !self.bound.is_multiple_of(f) {
+                continue;
+            }
             self.cur[j] = f;
             let last = if f > 1 { f } else { outermost };
             if !self.rec(j + 1, inner * f, last) {

@@ -18,7 +18,11 @@
 //! [`Fitness`] (feasible points by score; infeasible ones after every feasible one, by how
 //! badly they overflow). *Aging*: a parent that has survived `max_age` generations dies unless
 //! it is among the elite, which keeps the population from collapsing onto one point.
-//! The search stops by itself once the best has not improved for `max_stale_generations`.
+//! Once the best has not improved for `max_stale_generations`, the search stops by itself if
+//! it has no evaluation budget left (or none was set); with budget left it *restarts*: the
+//! elite stay and fresh distinct samples replace the rest of the population, so a run that
+//! converged early on a local optimum spends its remaining budget elsewhere, never losing its
+//! best.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -157,6 +161,8 @@ pub struct Genetic {
     generation: u32,
     best: Option<Fitness>,
     stale: u32,
+    /// Population refreshes after a stall (see the module docs).
+    restarts: u32,
     /// Children bred again because they were illegal or duplicates, for the report.
     rebred: u64,
 }
@@ -176,6 +182,7 @@ impl Genetic {
             generation: 0,
             best: None,
             stale: 0,
+            restarts: 0,
             rebred: 0,
         }
     }
@@ -271,6 +278,15 @@ impl Genetic {
                 }
             }
         }
+    }
+
+    /// After a stall: keep the elite, and make fresh distinct samples the next children.
+    fn restart(&mut self, ctx: &mut Context) {
+        let elite = (self.config.elite_fraction * self.population_size() as f64).ceil() as usize;
+        self.population.truncate(elite.max(1));
+        self.stale = 0;
+        self.restarts += 1;
+        self.seed_generation(ctx);
     }
 
     /// (μ + λ) survival with aging, then the staleness count.
@@ -391,10 +407,17 @@ impl Searcher for Genetic {
                 if !self.children.is_empty() {
                     self.survive();
                 }
-                if self.population.is_empty() || self.stale >= self.config.max_stale_generations {
+                if self.population.is_empty() {
                     return Vec::new();
                 }
-                self.breed_generation(ctx);
+                if self.stale >= self.config.max_stale_generations {
+                    if !ctx.budget.is_some_and(|b| ctx.evaluations < b) {
+                        return Vec::new();
+                    }
+                    self.restart(ctx);
+                } else {
+                    self.breed_generation(ctx);
+                }
             }
         }
         let n = max.min(self.children.len() - self.served);
@@ -412,6 +435,7 @@ impl Searcher for Genetic {
             "generations": self.generation,
             "population": self.population_size(),
             "stale_generations": self.stale,
+            "restarts": self.restarts,
             "rebred_children": self.rebred,
         })
     }

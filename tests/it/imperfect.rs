@@ -241,3 +241,50 @@ fn genesys_constraints_refuse_the_imperfect_switch() {
         "{err}"
     );
 }
+
+/// MobileNetV2's depthwise G = 576 over Eyeriss's nine usable slots has more than 2^20
+/// imperfect factor vectors: the space keeps that dimension's temporal inner factors to
+/// divisors (non-dividing factors only in spatial slots and the outermost one) instead of
+/// failing, and annealing moves respect the same rule.
+#[test]
+fn large_dimensions_fall_back_to_spatial_only_imperfect_factors() {
+    use loomap::io::constraints as cio;
+    use loomap::mapping::Spacetime;
+    use loomap::mapspace::MapSpace;
+    use rand::SeedableRng;
+    let root = crate::cli::root();
+    let arch = loomap::io::load_arch(&root.join(ARCH)).unwrap();
+    let wl = loomap::io::load_workload(&root.join("workloads/mobilenet_v2.toml")).unwrap();
+    let problem = &wl.layer("features.12.conv.1.0").unwrap().problem;
+    let path = root.join(HINTS);
+    let spec = cio::load_constraints(&path).unwrap();
+    let mut c = cio::resolve(&spec, &path, &arch, problem).unwrap();
+    spec.admit_imperfect(&path, &mut c).unwrap();
+    let space = MapSpace::new(&arch, problem, c).unwrap();
+    let g = problem.dim_id("G").unwrap();
+    assert!(space.imperfect_spatial_only[g]);
+    let bound = problem.bounds[g];
+    let ds = &space.dim_slots[g];
+    let k = ds.len();
+    let temporal_inner: Vec<usize> = (0..k - 1)
+        .filter(|&j| space.slots[ds[j]].space == Spacetime::Temporal)
+        .collect();
+    for v in space.choices[g].chunks(k) {
+        for &j in &temporal_inner {
+            assert_eq!(bound % v[j], 0, "choice {v:?}");
+        }
+    }
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+    let mut p = space.sample(&mut rng);
+    let mut legal = 0;
+    for _ in 0..2000 {
+        p = space.neighbour(&p, &mut rng);
+        assert!((0..space.num_dims()).all(|d| space.factors_cover(&p, d)));
+        // Moves may exceed a fanout (the driver rejects those); legal points are choices.
+        if space.legal(&p).is_ok() {
+            legal += 1;
+            assert!(space.point_of(&space.to_mapping(&p)).is_some());
+        }
+    }
+    assert!(legal > 100, "only {legal} legal points");
+}
