@@ -411,7 +411,7 @@ impl Searcher for Genetic {
                     return Vec::new();
                 }
                 if self.stale >= self.config.max_stale_generations {
-                    if !ctx.budget.is_some_and(|b| ctx.evaluations < b) {
+                    if ctx.budget.is_none_or(|b| ctx.evaluations >= b) {
                         return Vec::new();
                     }
                     self.restart(ctx);
