@@ -29,6 +29,19 @@ use crate::arch::{Arch, LevelClass};
 use crate::mapping::{Loop, LoopNest, Mapping, Spacetime};
 use crate::workload::{DimId, Problem, MAX_DIMS};
 
+/// Which factor vectors a dimension's choices hold. An imperfect space gives each dimension
+/// the widest rule whose vectors number at most [`MAX_CHOICES_PER_DIM`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImperfectRule {
+    /// Factors multiply to the bound (every perfect space; the last resort of an imperfect one).
+    Perfect,
+    /// A padded last tile, with non-dividing factors only in spatial slots and the outermost
+    /// one (Ruby-S: imperfect spatial factorization, where the Ruby paper finds most gain).
+    SpatialOnly,
+    /// A padded last tile, any inner factors.
+    Full,
+}
+
 /// Most factor vectors kept per dimension; beyond it the space asks for constraints.
 pub const MAX_CHOICES_PER_DIM: usize = 1 << 20;
 
@@ -122,9 +135,8 @@ pub struct MapSpace<'a> {
     pub choice_count: Vec<usize>,
     /// Per level, the keep masks the constraints allow.
     pub keep_options: Vec<Vec<u8>>,
-    /// Per dimension, in an imperfect space: true if its full imperfect space was too large,
-    /// so only its spatial (and outermost) factors may be non-divisors (`factor_vectors`).
-    pub imperfect_spatial_only: Vec<bool>,
+    /// Per dimension, which factorizations its choices hold (`factor_vectors`).
+    pub imperfect_rule: Vec<ImperfectRule>,
     /// Per level, the dimensions whose temporal order is free (not fixed by constraints).
     pub free_order: Vec<Vec<DimId>>,
 }
@@ -166,14 +178,14 @@ impl<'a> MapSpace<'a> {
         }
 
         let mut dim_slots = Vec::with_capacity(ndims);
-        let mut imperfect_spatial_only = Vec::with_capacity(ndims);
+        let mut imperfect_rule = Vec::with_capacity(ndims);
         let mut choices = Vec::with_capacity(ndims);
         let mut choice_count = Vec::with_capacity(ndims);
         for d in 0..ndims {
             let usable: Vec<usize> = (0..slots.len())
                 .filter(|&s| slot_may_exceed_one(arch, &constraints, &slots[s], d))
                 .collect();
-            let (list, count, spatial_only) =
+            let (list, count, rule) =
                 factor_vectors(arch, &constraints, &slots, &usable, d, problem.bounds[d])
                     .ok_or_else(|| MapSpaceError::TooLarge {
                         dim: problem.dim_names[d].clone(),
@@ -185,7 +197,7 @@ impl<'a> MapSpace<'a> {
                 });
             }
             dim_slots.push(usable);
-            imperfect_spatial_only.push(spatial_only);
+            imperfect_rule.push(rule);
             choices.push(list);
             choice_count.push(count);
         }
@@ -231,7 +243,7 @@ impl<'a> MapSpace<'a> {
             choices,
             choice_count,
             keep_options,
-            imperfect_spatial_only,
+            imperfect_rule,
             free_order,
         })
     }
@@ -323,8 +335,10 @@ impl<'a> MapSpace<'a> {
             crate::mapping::Padding::LastTile => self.constraints.imperfect,
             _ => false,
         };
-        // A dimension restricted to spatial non-divisors (see `imperfect_spatial_only`).
-        let restricted = self.imperfect_spatial_only[d]
+        let rule = self.imperfect_rule[d];
+        let covers = covers && (rule != ImperfectRule::Perfect || product == bound);
+        // Only spatial slots and the outermost may hold a non-divisor.
+        let restricted = rule == ImperfectRule::SpatialOnly
             && ds.split_last().is_some_and(|(_, inner)| {
                 inner.iter().any(|&s| {
                     self.slots[s].space == Spacetime::Temporal
@@ -753,8 +767,8 @@ fn slot_may_exceed_one(arch: &Arch, c: &Constraints, slot: &Slot, d: DimId) -> b
 }
 
 /// Every legal factor vector of dimension `d` over `usable` slots, flattened, their number,
-/// and whether an imperfect space had to keep temporal factors to divisors; `None` if more
-/// than [`MAX_CHOICES_PER_DIM`].
+/// and the rule they follow (an imperfect space tries the widest first); `None` if more than
+/// [`MAX_CHOICES_PER_DIM`] even as perfect factorizations.
 fn factor_vectors(
     arch: &Arch,
     c: &Constraints,
@@ -762,7 +776,7 @@ fn factor_vectors(
     usable: &[usize],
     d: DimId,
     bound: u64,
-) -> Option<(Vec<u64>, usize, bool)> {
+) -> Option<(Vec<u64>, usize, ImperfectRule)> {
     let divisors: Vec<u64> = (1..=bound).filter(|f| bound.is_multiple_of(*f)).collect();
     let k = usable.len();
     let mut out = Vec::new();
@@ -819,7 +833,7 @@ fn factor_vectors(
     };
     if k == 0 {
         let count = usize::from(bound == 1 && ok_vector(&[]));
-        return Some((out, count, false));
+        return Some((out, count, ImperfectRule::Perfect));
     }
     fn rec(
         j: usize,
@@ -869,9 +883,9 @@ fn factor_vectors(
             })
             .collect();
         // Every inner factor free; if that is too many vectors, non-dividing factors only
-        // in spatial slots (Ruby-S: imperfect spatial factorization, where most of the gain
-        // is) and divisors elsewhere.
-        for spatial_only in [false, true] {
+        // in spatial slots; if still too many, perfect factorizations (below).
+        for rule in [ImperfectRule::Full, ImperfectRule::SpatialOnly] {
+            let spatial_only = rule == ImperfectRule::SpatialOnly;
             let divisor_only: Vec<bool> = usable
                 .iter()
                 .map(|&s| spatial_only && slots[s].space == Spacetime::Temporal)
@@ -886,17 +900,16 @@ fn factor_vectors(
                 ok: &ok_vector,
             };
             if walk.rec(0, 1, 1) {
-                return Some((walk.out, walk.count, spatial_only));
+                return Some((walk.out, walk.count, rule));
             }
         }
-        return None;
     }
     if !rec(
         0, bound, &mut cur, &divisors, &mut out, &mut count, &ok_vector,
     ) {
         return None;
     }
-    Some((out, count, false))
+    Some((out, count, ImperfectRule::Perfect))
 }
 
 /// Enumerates imperfect factor vectors (`mapping::Padding`): any factors whose product covers

@@ -245,12 +245,13 @@ fn genesys_constraints_refuse_the_imperfect_switch() {
 /// MobileNetV2's depthwise G = 576 over Eyeriss's nine usable slots has more than 2^20
 /// imperfect factor vectors: the space keeps that dimension's temporal inner factors to
 /// divisors (non-dividing factors only in spatial slots and the outermost one) instead of
-/// failing, and annealing moves respect the same rule.
+/// failing, and annealing moves respect the same rule. G = 960 is too large even for that
+/// and keeps perfect factorizations.
 #[test]
-fn large_dimensions_fall_back_to_spatial_only_imperfect_factors() {
+fn large_dimensions_fall_back_to_narrower_imperfect_rules() {
     use loomap::io::constraints as cio;
     use loomap::mapping::Spacetime;
-    use loomap::mapspace::MapSpace;
+    use loomap::mapspace::{ImperfectRule, MapSpace};
     use rand::SeedableRng;
     let root = crate::cli::root();
     let arch = loomap::io::load_arch(&root.join(ARCH)).unwrap();
@@ -262,7 +263,11 @@ fn large_dimensions_fall_back_to_spatial_only_imperfect_factors() {
     spec.admit_imperfect(&path, &mut c).unwrap();
     let space = MapSpace::new(&arch, problem, c).unwrap();
     let g = problem.dim_id("G").unwrap();
-    assert!(space.imperfect_spatial_only[g]);
+    assert_eq!(space.imperfect_rule[g], ImperfectRule::SpatialOnly);
+    assert_eq!(
+        space.imperfect_rule[problem.dim_id("P").unwrap()],
+        ImperfectRule::Full
+    );
     let bound = problem.bounds[g];
     let ds = &space.dim_slots[g];
     let k = ds.len();
@@ -287,4 +292,16 @@ fn large_dimensions_fall_back_to_spatial_only_imperfect_factors() {
         }
     }
     assert!(legal > 100, "only {legal} legal points");
+
+    let problem = &wl.layer("features.15.conv.1.0").unwrap().problem;
+    let mut c = cio::resolve(&spec, &path, &arch, problem).unwrap();
+    spec.admit_imperfect(&path, &mut c).unwrap();
+    let space = MapSpace::new(&arch, problem, c).unwrap();
+    let g = problem.dim_id("G").unwrap();
+    assert_eq!(problem.bounds[g], 960);
+    assert_eq!(space.imperfect_rule[g], ImperfectRule::Perfect);
+    let k = space.dim_slots[g].len();
+    assert!(space.choices[g]
+        .chunks(k)
+        .all(|v| v.iter().product::<u64>() == 960));
 }
