@@ -14,8 +14,8 @@ const ADDER_UM2_PER_BIT: f64 = 417.0 / 24.0;
 /// the address generators of the smartbuffer entries in the references (an 8-bit one costs
 /// 0.0525 pJ and 89.5 µm², a 14-bit one 0.091875 pJ and 156.625 µm²). It is smaller than
 /// the 2024 Library adder above (17.4 µm²/bit), which is a different table.
-const ALADDIN_ADDER_PJ_PER_BIT: f64 = 0.0065625;
-const ALADDIN_ADDER_UM2_PER_BIT: f64 = 11.1875;
+pub(crate) const ALADDIN_ADDER_PJ_PER_BIT: f64 = 0.0065625;
+pub(crate) const ALADDIN_ADDER_UM2_PER_BIT: f64 = 11.1875;
 
 /// Integer array multiplier: energy and area grow with the square of the operand width
 /// (b² partial-product cells). Calibrated so that a 16-bit multiplier plus a 16-bit Aladdin

@@ -6,6 +6,7 @@
 //! (`scripts/fit_estimate.py` re-derives them and prints every residual). docs/estimate.md
 //! lists the fitted points and the errors.
 
+use super::logic::{ALADDIN_ADDER_PJ_PER_BIT, ALADDIN_ADDER_UM2_PER_BIT};
 use super::sram::{array as sram_array, SramConstants, SRAM_45NM};
 use super::{EstimateError, StorageEstimate, Technology};
 
@@ -28,11 +29,10 @@ const SRAM_WIDTH_REF_BITS: f64 = 64.0;
 /// what it does not cover:
 ///
 /// Address generator of Accelergy's `smartbuffer_SRAM` (what a Timeloop storage level is):
-/// one adder as wide as the row address, used once per access. Aladdin's 45 nm `intadder`
-/// table as the references show it: 0.0525 pJ and 89.5 µm² at 8 bits (192-row buffers),
-/// 0.0919 pJ and 156.6 µm² at 14 bits (12800 and 16384 rows), i.e. per address bit:
-const ADDRESS_GEN_PJ_PER_BIT: f64 = 0.0065625;
-const ADDRESS_GEN_UM2_PER_BIT: f64 = 11.1875;
+/// one Aladdin adder as wide as the row address, used once per access (the references show
+/// 0.0525 pJ and 89.5 µm² for 192 rows, 0.0919 pJ and 156.6 µm² for 12800 and 16384 rows).
+const ADDRESS_GEN_PJ_PER_BIT: f64 = ALADDIN_ADDER_PJ_PER_BIT;
+const ADDRESS_GEN_UM2_PER_BIT: f64 = ALADDIN_ADDER_UM2_PER_BIT;
 
 /// SRAM leakage at 45 nm and 1 GHz: per bit plus a fixed part (the address generators of
 /// Accelergy's `smartbuffer_SRAM`). Leakage in the references varies ±50 % between runs of
