@@ -231,7 +231,7 @@ pub fn sram_with(
     let address_pj = ADDRESS_GEN_PJ_PER_BIT * address_bits;
     let read = sram_read_smooth(shape.width_bits, shape.depth);
     let write = array.write_pj + address_pj;
-    let bits = (shape.width_bits * shape.depth) as f64;
+    let bits = shape.width_bits as f64 * shape.depth as f64;
     let leak_1ghz =
         (SRAM_LEAK_PJ_PER_BIT_CYCLE * bits + SRAM_LEAK_FIXED_PJ_PER_CYCLE) * shape.port_factor();
     let area = (array.area_um2 + ADDRESS_GEN_UM2_PER_BIT * address_bits) * shape.port_factor();

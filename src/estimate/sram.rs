@@ -161,7 +161,8 @@ pub struct SramActivity {
 
 fn bank_area(a: &SramAreaConstants, mux: u64, ndbl: u64, ndwl: u64, rows: u64, cols: u64) -> f64 {
     let (r, c) = (rows as f64, cols as f64);
-    (ndbl * ndwl) as f64
+    ndbl as f64
+        * ndwl as f64
         * (r * c * a.cell + r * a.row + c * a.column + c / mux as f64 * a.sense_amp + a.subarray)
 }
 
@@ -177,16 +178,19 @@ pub fn organise(a: &SramAreaConstants, width: u64, rows: u64) -> Organisation {
         area_um2: bank_area(a, 1, 1, 1, rows, width),
     };
     let mut found = false;
-    let mut mux = 1;
+    // Saturating steps: absurd user geometries (u64-sized rows or widths) end the loops
+    // instead of overflowing.
+    let mut mux: u64 = 1;
     while mux <= MAX_MUX && mux <= rows {
-        let mut ndbl = 1;
-        while mux * ndbl <= rows {
-            let sub_rows = rows.div_ceil(mux * ndbl);
+        let mut ndbl: u64 = 1;
+        while let Some(folds) = mux.checked_mul(ndbl).filter(|f| *f <= rows) {
+            let sub_rows = rows.div_ceil(folds);
             let rows_ok = sub_rows >= MIN_SUB_DIM || (mux == 1 && ndbl == 1);
             if sub_rows <= MAX_SUB_ROWS && rows_ok {
-                let mut ndwl = 1;
-                while ndwl <= width * mux {
-                    let sub_cols = (width * mux).div_ceil(ndwl);
+                let physical_cols = width.saturating_mul(mux);
+                let mut ndwl: u64 = 1;
+                while ndwl <= physical_cols {
+                    let sub_cols = physical_cols.div_ceil(ndwl);
                     if sub_cols <= MAX_SUB_COLS && (sub_cols >= MIN_SUB_DIM || ndwl == 1) {
                         let area_um2 = bank_area(a, mux, ndbl, ndwl, sub_rows, sub_cols);
                         let candidate = Organisation {
@@ -201,10 +205,16 @@ pub fn organise(a: &SramAreaConstants, width: u64, rows: u64) -> Organisation {
                             (best, found) = (candidate, true);
                         }
                     }
-                    ndwl *= 2;
+                    let Some(next) = ndwl.checked_mul(2) else {
+                        break;
+                    };
+                    ndwl = next;
                 }
             }
-            ndbl *= 2;
+            let Some(next) = ndbl.checked_mul(2) else {
+                break;
+            };
+            ndbl = next;
         }
         mux *= 2;
     }
@@ -409,6 +419,17 @@ mod tests {
         let base = array(&SRAM_45NM, 32, 64, 1);
         let scale = 0.475 * (1.0f64 / 64.0).powf(0.78);
         assert!((tiny.write_pj / base.write_pj - scale).abs() < 1e-12);
+    }
+
+    #[test]
+    fn absurd_geometries_neither_overflow_nor_hang() {
+        for (w, d) in [(u64::MAX, 1), (8, u64::MAX), (u64::MAX / 2, u64::MAX / 3)] {
+            let x = array(&SRAM_45NM, w, d, 1);
+            assert!(
+                x.read_pj.is_finite() && x.area_um2.is_finite(),
+                "{w} {d}: {x:?}"
+            );
+        }
     }
 
     #[test]
