@@ -15,15 +15,15 @@
 //! among those CACTI's delay limits allow, which we express as sub-array limits:
 //! `sub_rows` ≤ [`MAX_SUB_ROWS`], `sub_cols` ≤ [`MAX_SUB_COLS`], `mux` ≤ [`MAX_MUX`] (the
 //! limits were chosen by the fit, from the usual CACTI range, see docs). Ties go to the
-//! shorter bit-line load per bit read (`mux · sub_rows`), then fewer word-line splits.
+//! shorter bit-line load per bit read (`mux · sub_rows`), then fewer word-line splits, then
+//! the deeper column mux.
 //!
 //! Everything here is per bank access at 45 nm; `memory::sram` adds ports, address
 //! generators, leakage and technology scaling.
 
 /// Sub-array limits standing in for CACTI's access-time constraint (long bit lines and word
-/// lines are slow). Chosen by the fit among {256, 512, 1024} rows, {512, 1024, 2048} columns
-/// and {8, 16, 32} mux degrees (tests/it/estimate.rs `refit_sram_constants`); 512 × 1024 × 16
-/// had the lowest worst-case error.
+/// lines are slow). Chosen by the fit: of 11 combinations tried (rows 256–1024, columns
+/// 512–2048, mux 8–32), 512 × 1024 × 16 had the lowest worst-case error (docs/estimate.md).
 pub const MAX_SUB_ROWS: u64 = 512;
 pub const MAX_SUB_COLS: u64 = 1024;
 pub const MAX_MUX: u64 = 16;
