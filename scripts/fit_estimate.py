@@ -5,6 +5,10 @@ Accelergy ERT/ART entries in ../shared/reference/timeloop/ert-summary.csv.
 Pure Python (no numpy): Nelder-Mead on the sum of squared log errors. Run it from the repo
 root; it prints the fitted constants and the per-entry errors. The constants are then
 copied (rounded) into src/estimate/memory.rs, whose tests re-check the errors.
+
+The SRAM write and area fits below are superseded by the organisation model
+(src/estimate/sram.rs, refit by `cargo test --release --test it refit_sram_constants --
+--ignored --nocapture`); only the SRAM read and leak constants here are still used.
 """
 import csv, math, os, sys
 

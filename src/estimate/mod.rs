@@ -9,10 +9,13 @@
 
 pub mod logic;
 pub mod memory;
+pub mod sram;
 pub mod tech;
 
 pub use logic::{adder, mac, multiplier, noc_hop, wire, FpFormat, LogicEstimate, MacKind};
-pub use memory::{dram, regfile, sram, DramType, MemoryShape};
+pub use memory::{
+    dram, regfile, sram, sram_read_organisation_model, sram_with, DramType, MemoryShape,
+};
 pub use tech::Technology;
 
 use crate::arch::LevelClass;
@@ -106,7 +109,20 @@ pub fn storage_level(
     let array = match shape.class {
         LevelClass::Dummy => return Ok(StorageEstimate::ZERO),
         LevelClass::Dram => dram(shape.dram_type, width_bits)?,
-        LevelClass::Sram => sram(&mem(shape.rows()), tech, clock_ghz)?,
+        LevelClass::Sram => {
+            // A level's `banks` (Timeloop's n_banks) is checked but not modelled: Accelergy's
+            // smartbuffer_SRAM does not pass it to CACTI, so the banked reference buffers
+            // (the 32-bank Eyeriss GLB) are single-bank macros.
+            mem(shape.rows()).check()?;
+            sram(
+                &MemoryShape {
+                    banks: 1,
+                    ..mem(shape.rows())
+                },
+                tech,
+                clock_ghz,
+            )?
+        }
         LevelClass::Regfile => regfile(&mem(shape.rows()), tech, clock_ghz)?,
     };
     // `cluster_size` instances share one physical array: an access moves the whole shared

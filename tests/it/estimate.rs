@@ -31,14 +31,14 @@ const BOUNDS: &[(&str, &str, f64, &str)] = &[
     (
         "sram45",
         "write",
-        0.13,
-        "fitted on these 7 entries (4 parameters); 192×16 worst",
+        0.095,
+        "organisation model, fitted on 11 CACTI macros (incl. these 7 geometries)",
     ),
     (
         "sram45",
         "area",
-        0.30,
-        "one per-bit constant; 512×128 vs 2048×256 disagree",
+        0.06,
+        "organisation model (+ metadata store where the compound has one)",
     ),
     ("rf45", "read", 0.10, "Eyeriss-style regfiles, depth ≤ 256"),
     ("rf45", "write", 0.10, "Eyeriss-style regfiles, depth ≤ 256"),
@@ -63,14 +63,14 @@ const BOUNDS: &[(&str, &str, f64, &str)] = &[
     (
         "mac45",
         "energy",
-        0.10,
+        0.03,
         "Aladdin intmac 8 and 16 bit (16 bit is the calibration)",
     ),
     (
         "mac45",
         "area",
-        0.15,
-        "Aladdin intmac 8 and 16 bit (16 bit is the calibration)",
+        0.07,
+        "Aladdin intmac 8 and 16 bit (16 bit is the calibration; Aladdin adder accumulates)",
     ),
     (
         "adder",
@@ -90,6 +90,10 @@ const BOUNDS: &[(&str, &str, f64, &str)] = &[
 const CLASS_NOTES: &[(&str, &str)] = &[
     ("dram", "DRAM (CactiDRAM), any node"),
     ("sram45", "SRAM 45 nm, CactiSRAM (2024 refs)"),
+    (
+        "sram45_org",
+        "SRAM 45 nm, CactiSRAM, organisation model's own read",
+    ),
     (
         "sram_other_node",
         "SRAM 32/40 nm, CactiSRAM (CACTI's own node scaling)",
@@ -217,10 +221,39 @@ fn compare(c: &Component, out: &mut Vec<Sample>) {
         } else {
             "sram_other_node"
         };
-        let e = estimate::sram(&MemoryShape::new(w, d), &t, 1.0).unwrap();
+        // A plain `SRAM` component passes its n_banks to CACTI; inside the smartbuffer
+        // compounds the storage is built without it (their Accelergy logs call CACTI with
+        // n_banks=1), as `storage_level` does.
+        let banks = match class {
+            "SRAM" => num(r, "n_banks").unwrap_or(1),
+            _ => 1,
+        };
+        let shape = MemoryShape {
+            banks,
+            ..MemoryShape::new(w, d)
+        };
+        let e = estimate::sram(&shape, &t, 1.0).unwrap();
+        // Compounds with a CACTI metadata store report the area of both arrays.
+        let metadata = match (
+            num(r, "metadata_storage_width"),
+            num(r, "metadata_storage_depth"),
+        ) {
+            (Some(mw), Some(md))
+                if mw > 0 && md > 0 && est.contains("metadata_storage.storage:Cacti") =>
+            {
+                estimate::sram(&MemoryShape::new(mw, md), &t, 1.0)
+                    .unwrap()
+                    .area_um2
+            }
+            _ => 0.0,
+        };
         push(group, "read", e.read_pj, act("read"));
+        if group == "sram45" {
+            let org = estimate::sram_read_organisation_model(&estimate::sram::SRAM_45NM, &shape);
+            push("sram45_org", "read", org.unwrap(), act("read"));
+        }
         push(group, "write", e.write_pj, act_any(&["write", "update"]));
-        push(group, "area", e.area_um2, c.area);
+        push(group, "area", e.area_um2 + metadata, c.area);
         push(group, "leak", e.leak_pj_per_cycle, act("leak"));
         return;
     }
@@ -422,9 +455,9 @@ fn estimate_cli_reports_located_errors() {
 
 /// Whole designs: each reference architecture imported WITHOUT its ERT/ART, every energy and
 /// area estimated, the reference mapping evaluated, total energy compared with Timeloop's.
-/// Measured: +0.1 % to +11.3 % (docs/estimate.md); asserted within 15 %. Part of the excess is
+/// Measured: +0.1 % to +11.1 % (docs/estimate.md); asserted within 15 %. Part of the excess is
 /// the MAC: the 2024 refs' intmac is the adder+adder bug (0.315 pJ at 45 nm), we estimate a
-/// real 8-bit MAC (0.60 pJ).
+/// real 8-bit MAC (0.58 pJ).
 #[test]
 fn whole_designs_with_estimated_energies_track_timeloop() {
     use loomap::{io, model};
@@ -513,4 +546,361 @@ fn whole_designs_with_estimated_energies_track_timeloop() {
         "an estimated design is off by {:.0}%",
         100.0 * worst
     );
+}
+
+/// One CACTI macro of the 2024 references at 45 nm: (width, depth, banks) and the raw
+/// CactiSRAM read pJ, write pJ, area µm² (no address generators, as Accelergy logs them).
+#[derive(Debug, Clone, Copy)]
+struct CactiMacro {
+    width: u64,
+    depth: u64,
+    banks: u64,
+    read: f64,
+    write: f64,
+    area: f64,
+}
+
+/// The fit set of the SRAM organisation model: every distinct 45 nm CactiSRAM call in the
+/// Accelergy logs (`<case>/ref_output/*accelergy.log`: "ESTIMATION for SRAM(width=..,
+/// depth=..)" followed by "CactiSRAM estimated X"), plus the plain `SRAM` components of
+/// `ert-summary.csv` whose case has no log (their value is CACTI's, with n_banks).
+fn cacti_macros() -> Vec<CactiMacro> {
+    let root = reference_root();
+    let mut found: BTreeMap<(u64, u64, u64), [Option<f64>; 3]> = BTreeMap::new();
+    let Ok(cases) = std::fs::read_dir(&root) else {
+        return Vec::new();
+    };
+    let field = |line: &str, key: &str| -> Option<u64> {
+        let at = line.find(key)? + key.len();
+        line[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    for case in cases.flatten() {
+        let Ok(files) = std::fs::read_dir(case.path().join("ref_output")) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let name = file.file_name().to_string_lossy().to_string();
+            if !name.ends_with("accelergy.log") {
+                continue;
+            }
+            let text = std::fs::read_to_string(file.path()).unwrap_or_default();
+            let mut pending: Option<((u64, u64, u64), usize)> = None;
+            for line in text.lines() {
+                if line.contains("ESTIMATION for SRAM(") && line.contains("technology=45nm") {
+                    let (Some(w), Some(d)) = (field(line, "width="), field(line, "depth=")) else {
+                        continue;
+                    };
+                    let slot = if line.contains("AREA ESTIMATION") {
+                        2
+                    } else if line.contains(").read(") {
+                        0
+                    } else if line.contains(").write(") {
+                        1
+                    } else {
+                        usize::MAX
+                    };
+                    pending = (slot < 3).then_some(((w, d, 1), slot));
+                } else if let (Some((key, slot)), Some(at)) =
+                    (pending, line.find("CactiSRAM estimated "))
+                {
+                    let value = line[at + 20..].split_whitespace().next();
+                    if let Some(v) = value.and_then(|v| v.parse::<f64>().ok()) {
+                        found.entry(key).or_default()[slot] = Some(v * 1e12);
+                    }
+                    pending = None;
+                }
+            }
+        }
+    }
+    if let Some(csv) = ert_summary() {
+        for c in components(&csv) {
+            let r = &c.row;
+            let plain = r["class"] == "SRAM" && r["estimators"].ends_with(":CactiSRAM");
+            if !plain || r["technology"] != "45nm" || r["case"].starts_with("acc_") {
+                continue;
+            }
+            let (Some(w), Some(d)) = (num(r, "width"), num(r, "depth")) else {
+                continue;
+            };
+            let key = (w, d, num(r, "n_banks").unwrap_or(1));
+            let e = |a: &str| c.actions.get(a).copied();
+            found.entry(key).or_insert([e("read"), e("write"), c.area]);
+        }
+    }
+    found
+        .into_iter()
+        .filter_map(|((width, depth, banks), v)| {
+            Some(CactiMacro {
+                width,
+                depth,
+                banks,
+                read: v[0]?,
+                write: v[1]?,
+                area: v[2]?,
+            })
+        })
+        .collect()
+}
+
+/// Solves `a x = b` (n ≤ 6) by Gauss-Jordan with partial pivoting.
+fn solve_small(mut a: Vec<Vec<f64>>) -> Option<Vec<f64>> {
+    let n = a.len();
+    for col in 0..n {
+        let piv = (col..n).max_by(|&x, &y| a[x][col].abs().total_cmp(&a[y][col].abs()))?;
+        a.swap(col, piv);
+        if a[col][col].abs() < 1e-300 {
+            return None;
+        }
+        let pivot_row = a[col].clone();
+        for (row, line) in a.iter_mut().enumerate() {
+            if row != col {
+                let f = line[col] / pivot_row[col];
+                for (x, p) in line.iter_mut().zip(&pivot_row).skip(col) {
+                    *x -= f * p;
+                }
+            }
+        }
+    }
+    Some((0..n).map(|i| a[i][n] / a[i][i]).collect())
+}
+
+/// Non-negative constants `k` minimising the worst relative error of `k · features ≈
+/// target`: least squares over every subset of active terms (the best non-negative one),
+/// reweighted towards the worst points (Lawson). Returns (k, max |relative error|).
+fn minimax_nonneg(rows: &[([f64; 6], f64)]) -> ([f64; 6], f64) {
+    let mut weights = vec![1.0; rows.len()];
+    let mut best = ([0.0; 6], f64::INFINITY);
+    let err = |k: &[f64; 6], f: &[f64; 6], t: f64| {
+        (k.iter().zip(f).map(|(a, b)| a * b).sum::<f64>() / t - 1.0).abs()
+    };
+    for _ in 0..25 {
+        let mut choice = ([0.0; 6], f64::INFINITY);
+        for mask in 1..64u32 {
+            let idx: Vec<usize> = (0..6).filter(|j| mask >> j & 1 == 1).collect();
+            let mut a = vec![vec![0.0; idx.len() + 1]; idx.len()];
+            for (row, &(f, t)) in rows.iter().enumerate() {
+                let w = weights[row];
+                for (p, &jp) in idx.iter().enumerate() {
+                    for (q, &jq) in idx.iter().enumerate() {
+                        a[p][q] += w * f[jp] / t * f[jq] / t;
+                    }
+                    a[p][idx.len()] += w * f[jp] / t;
+                }
+            }
+            let Some(x) = solve_small(a) else { continue };
+            if x.iter().any(|v| *v < 0.0) {
+                continue;
+            }
+            let mut k = [0.0; 6];
+            for (v, &j) in x.iter().zip(&idx) {
+                k[j] = *v;
+            }
+            let sse: f64 = rows
+                .iter()
+                .zip(&weights)
+                .map(|((f, t), w)| w * err(&k, f, *t).powi(2))
+                .sum();
+            if sse < choice.1 {
+                choice = (k, sse);
+            }
+        }
+        let errs: Vec<f64> = rows.iter().map(|(f, t)| err(&choice.0, f, *t)).collect();
+        let worst = errs.iter().cloned().fold(0.0, f64::max);
+        if worst < best.1 {
+            best = (choice.0, worst);
+        }
+        let total: f64 = errs.iter().zip(&weights).map(|(e, w)| e * w).sum();
+        for (w, e) in weights.iter_mut().zip(&errs) {
+            *w = *w * e / total.max(1e-300) + 1e-6;
+        }
+    }
+    best
+}
+
+/// Energy constants for given area constants (they fix the organisations), and the fit's
+/// score: 10 × worst error + the three worst errors + Σ squared log area error.
+fn fit_energies(
+    area: &estimate::sram::SramAreaConstants,
+    data: &[CactiMacro],
+) -> (estimate::sram::SramConstants, f64) {
+    let mut read = Vec::new();
+    let mut write = Vec::new();
+    let (mut area_worst, mut area_sq) = (0.0f64, 0.0);
+    for m in data {
+        let act = estimate::sram::activity(area, m.width, m.depth, m.banks);
+        read.push((act.read, m.read));
+        write.push((act.write, m.write));
+        area_worst = area_worst.max((act.area_um2 / m.area - 1.0).abs());
+        area_sq += (act.area_um2 / m.area).ln().powi(2);
+    }
+    let (kr, read_worst) = minimax_nonneg(&read);
+    let (kw, write_worst) = minimax_nonneg(&write);
+    let k = estimate::sram::SramConstants {
+        area: *area,
+        read: estimate::sram::SramEnergyConstants::from_array(kr),
+        write: estimate::sram::SramEnergyConstants::from_array(kw),
+    };
+    let worst = read_worst.max(write_worst).max(area_worst);
+    (
+        k,
+        10.0 * worst + read_worst + write_worst + area_worst + area_sq,
+    )
+}
+
+/// Nelder–Mead over the logs of the area constants, from `start`.
+fn fit_sram(
+    start: &estimate::sram::SramConstants,
+    data: &[CactiMacro],
+    iterations: usize,
+) -> estimate::sram::SramConstants {
+    const N: usize = 6;
+    let score = |x: &[f64; N]| {
+        let area = estimate::sram::SramAreaConstants::from_array(x.map(f64::exp));
+        fit_energies(&area, data).1
+    };
+    let x0 = start.area.to_array().map(|v| v.max(1e-6).ln());
+    let mut pts = vec![x0];
+    for i in 0..N {
+        let mut p = x0;
+        p[i] += 0.3;
+        pts.push(p);
+    }
+    let mut vals: Vec<f64> = pts.iter().map(score).collect();
+    for _ in 0..iterations {
+        let mut order: Vec<usize> = (0..=N).collect();
+        order.sort_by(|&a, &b| vals[a].total_cmp(&vals[b]));
+        pts = order.iter().map(|&i| pts[i]).collect();
+        vals = order.iter().map(|&i| vals[i]).collect();
+        let mut c = [0.0; N];
+        for p in &pts[..N] {
+            for j in 0..N {
+                c[j] += p[j] / N as f64;
+            }
+        }
+        let along = |t: f64| {
+            let mut r = [0.0; N];
+            for j in 0..N {
+                r[j] = c[j] + t * (c[j] - pts[N][j]);
+            }
+            r
+        };
+        let xr = along(1.0);
+        let fr = score(&xr);
+        if fr < vals[0] {
+            let xe = along(2.0);
+            let fe = score(&xe);
+            (pts[N], vals[N]) = if fe < fr { (xe, fe) } else { (xr, fr) };
+        } else if fr < vals[N - 1] {
+            (pts[N], vals[N]) = (xr, fr);
+        } else {
+            let xc = along(-0.5);
+            let fc = score(&xc);
+            if fc < vals[N] {
+                (pts[N], vals[N]) = (xc, fc);
+            } else {
+                let best = pts[0];
+                for (p, v) in pts.iter_mut().zip(vals.iter_mut()).skip(1) {
+                    for (x, b) in p.iter_mut().zip(&best) {
+                        *x = b + 0.5 * (*x - b);
+                    }
+                    *v = score(p);
+                }
+            }
+        }
+    }
+    let best = (0..=N)
+        .min_by(|&a, &b| vals[a].total_cmp(&vals[b]))
+        .unwrap_or(0);
+    let area = estimate::sram::SramAreaConstants::from_array(pts[best].map(f64::exp));
+    fit_energies(&area, data).0
+}
+
+fn macro_errors(k: &estimate::sram::SramConstants, m: &CactiMacro) -> [f64; 3] {
+    let x = estimate::sram::array(k, m.width, m.depth, m.banks);
+    [
+        x.read_pj / m.read - 1.0,
+        x.write_pj / m.write - 1.0,
+        x.area_um2 / m.area - 1.0,
+    ]
+}
+
+/// The organisation model against the raw CACTI macros: in-sample errors of the shipped
+/// constants (asserted: the fit's result), and leave-one-geometry-out errors (each geometry
+/// predicted by constants refitted without it, from the shipped ones; printed, reported in
+/// docs/estimate.md).
+#[test]
+fn sram_organisation_model_fit_and_leave_one_geometry_out() {
+    let data = cacti_macros();
+    if data.len() < 8 {
+        eprintln!("SKIP SRAM organisation fit: Accelergy logs not found");
+        return;
+    }
+    let shipped = estimate::sram::SRAM_45NM;
+    let mut rows = vec![vec![
+        "macro".to_string(),
+        "organisation".into(),
+        "read".into(),
+        "write".into(),
+        "area".into(),
+        "held-out read".into(),
+        "held-out write".into(),
+        "held-out area".into(),
+    ]];
+    let (mut worst, mut worst_held_out) = ([0.0f64; 3], [0.0f64; 3]);
+    for (i, m) in data.iter().enumerate() {
+        let rest: Vec<CactiMacro> = data
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, m)| *m)
+            .collect();
+        let refit = fit_sram(&shipped, &rest, 60);
+        let (e, h) = (macro_errors(&shipped, m), macro_errors(&refit, m));
+        let o = estimate::sram::array(&shipped, m.width, m.depth, m.banks).organisation;
+        let pct = |v: f64| format!("{:+.1}%", 100.0 * v);
+        let mut row = vec![
+            format!("{} x {} ({} bank)", m.depth, m.width, m.banks),
+            format!(
+                "mux {} ndbl {} ndwl {}: {} x {}",
+                o.mux, o.ndbl, o.ndwl, o.sub_rows, o.sub_cols
+            ),
+        ];
+        row.extend(e.iter().map(|v| pct(*v)));
+        row.extend(h.iter().map(|v| pct(*v)));
+        rows.push(row);
+        for q in 0..3 {
+            worst[q] = worst[q].max(e[q].abs());
+            worst_held_out[q] = worst_held_out[q].max(h[q].abs());
+        }
+    }
+    eprintln!("{}", table(&rows));
+    eprintln!(
+        "max |err| read/write/area: fit {:.1}/{:.1}/{:.1}%, held out {:.1}/{:.1}/{:.1}%",
+        100.0 * worst[0],
+        100.0 * worst[1],
+        100.0 * worst[2],
+        100.0 * worst_held_out[0],
+        100.0 * worst_held_out[1],
+        100.0 * worst_held_out[2]
+    );
+    assert!(
+        worst[0] <= 0.095 && worst[1] <= 0.095 && worst[2] <= 0.065,
+        "{worst:?}"
+    );
+}
+
+/// Reruns the fit of `estimate::sram::SRAM_45NM` (slow; prints the constants to paste).
+#[test]
+#[ignore]
+fn refit_sram_constants() {
+    let data = cacti_macros();
+    let k = fit_sram(&estimate::sram::SRAM_45NM, &data, 1500);
+    eprintln!("{k:#?}");
+    for m in &data {
+        eprintln!("{m:?}: {:?}", macro_errors(&k, m));
+    }
 }
