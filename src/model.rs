@@ -1260,6 +1260,16 @@ mod tests {
         .unwrap()
     }
 
+    /// conv1d R3 P·: the buffer holds R3 P4 tiles, DRAM steps through P4 of them.
+    fn p4_tiles(arch: &Arch, p: &Problem) -> Mapping {
+        Mapping::from_specs(
+            arch,
+            p,
+            &[spec("Buffer", "R3 P4", "RP"), spec("DRAM", "P4", "RP")],
+        )
+        .unwrap()
+    }
+
     fn spec(target: &str, temporal: &str, order: &str) -> LevelSpec {
         LevelSpec {
             target: target.into(),
@@ -1301,9 +1311,8 @@ mod tests {
     #[test]
     fn imperfect_factorization_runs_the_padded_nest() {
         let arch = crate::arch::tests::two_level();
-        let specs = [spec("Buffer", "R3 P4", "RP"), spec("DRAM", "P4", "RP")];
         let p = conv1d(3, 14);
-        let m = Mapping::from_specs(&arch, &p, &specs).unwrap();
+        let m = p4_tiles(&arch, &p);
         let mut st = Stats::default();
         let s = evaluate_into(&arch, &p, &m, &mut st).unwrap();
         assert_eq!((s.macs, st.executed_macs, s.cycles), (42, 48, 48));
@@ -1318,6 +1327,7 @@ mod tests {
         assert_eq!(st.tensors, st16.tensors);
         assert_eq!(st.compute_energy_pj, st16.compute_energy_pj);
         // P12 = 3 × P4 exactly: the fourth DRAM iteration would be all padding.
+        let specs = [spec("Buffer", "R3 P4", "RP"), spec("DRAM", "P4", "RP")];
         let err = Mapping::from_specs(&arch, &conv1d(3, 12), &specs).unwrap_err();
         assert!(
             matches!(
@@ -1345,12 +1355,7 @@ mod tests {
         arch.levels[1].tile_overhead_cycles = 7;
         assert_eq!(evaluate(&arch, &p, &m).unwrap().cycles, 48 + 16 * 5 + 7);
         // Splitting P between the levels changes the tile count, not the compute.
-        let m = Mapping::from_specs(
-            &arch,
-            &p,
-            &[spec("Buffer", "R3 P4", "RP"), spec("DRAM", "P4", "RP")],
-        )
-        .unwrap();
+        let m = p4_tiles(&arch, &p);
         assert_eq!(evaluate(&arch, &p, &m).unwrap().cycles, 48 + 4 * 5 + 7);
     }
 
@@ -1367,12 +1372,7 @@ mod tests {
     fn pipelined_level_exposes_first_fill_and_last_drain() {
         let mut arch = crate::arch::tests::two_level();
         let p = conv1d(3, 16);
-        let m = Mapping::from_specs(
-            &arch,
-            &p,
-            &[spec("Buffer", "R3 P4", "RP"), spec("DRAM", "P4", "RP")],
-        )
-        .unwrap();
+        let m = p4_tiles(&arch, &p);
         // Opt-in: without the key, Timeloop's bound: fills and updates share the write port,
         // (21 + 48) / 1 = 69 cycles; the drain is not limited.
         arch.levels[0].write_bw = Some(1.0);
@@ -1431,12 +1431,7 @@ mod tests {
         let mut arch = crate::arch::tests::two_level();
         arch.program_overhead_cycles = 10;
         let p = conv1d(3, 16);
-        let m = Mapping::from_specs(
-            &arch,
-            &p,
-            &[spec("Buffer", "R3 P4", "RP"), spec("DRAM", "P4", "RP")],
-        )
-        .unwrap();
+        let m = p4_tiles(&arch, &p);
         assert_eq!(evaluate(&arch, &p, &m).unwrap().cycles, 48 + 10);
     }
 

@@ -1232,22 +1232,7 @@ mod tests {
     #[test]
     fn unsupported_layers_and_mappings_are_rejected_with_a_reason() {
         let a = arch(8);
-        let dw = LayerShape::Conv {
-            n: 1,
-            groups: 8,
-            k: 1,
-            c: 1,
-            p: 4,
-            q: 4,
-            r: 3,
-            s: 3,
-            wstride: 1,
-            hstride: 1,
-            wdilation: 1,
-            hdilation: 1,
-        }
-        .to_problem("dw")
-        .unwrap();
+        let dw = grouped(8, 1, 1, 4, 3, 1);
         // The groups may not also share an on-chip tile (one group's weights at a time).
         let m = mapping(&a, &dw, "G4", "G", "G2 P4 Q4 R3 S3", "", "");
         let e = compile(&a, &dw, &m, CompileOptions::default())
