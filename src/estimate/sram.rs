@@ -132,7 +132,7 @@ pub const SRAM_45NM: SramConstants = SramConstants {
 /// references (1024 × 32 in 1 and 4 banks, 1024 × 64 in 2, 12800 × 64 in 25, 16384 × 64 in
 /// 32, 192 × 16; targets: the ERT's largest argument variant minus the address generators'
 /// baseline, see `legacy_cacti_macros` in tests/it/estimate.rs). In sample: read 11.2 %,
-/// write 4.4 %, area 11.3 % max error; leave-one-geometry-out up to 47 / 53 / 19 % (six
+/// write 4.4 %, area 11.3 % max error; leave-one-geometry-out up to 48 / 53 / 18 % (six
 /// points only). That generation's cells are ~2.5× larger (`cell` 0.98 vs 0.40 µm²) and its
 /// energy grows with the route between banks (`bank_wire`), which the 2024 one does not
 /// show. `cargo test --release --test it refit_sram_constants_2020 -- --ignored
