@@ -7,7 +7,7 @@
 //! lists the fitted points and the errors.
 
 use super::logic::{ALADDIN_ADDER_PJ_PER_BIT, ALADDIN_ADDER_UM2_PER_BIT};
-use super::sram::{array as sram_array, SramConstants, SRAM_45NM};
+use super::sram::{array as sram_array, SramConstants, SRAM_45NM, SRAM_45NM_ACCELERGY_2020};
 use super::{EstimateError, StorageEstimate, Technology};
 
 /// Read energy of an SRAM row at 45 nm (smooth law, kept over the organisation model's read
@@ -241,6 +241,30 @@ pub fn sram_with(
         update_pj: write * tech.energy_scale,
         leak_pj_per_cycle: leak_1ghz * tech.energy_scale / clock_ghz,
         area_um2: area * tech.area_scale,
+    })
+}
+
+/// SRAM buffer as the 2019–20 Accelergy estimated it (`estimate_generation =
+/// "accelergy-2020"`): read, write and area all from the organisation model with
+/// [`SRAM_45NM_ACCELERGY_2020`] (the smooth read law is a fit to the 2024 tables), with
+/// `banks` passed to the macro as that generation's smartbuffer did, plus the same address
+/// generator as [`sram`]. Leakage and the port factor are [`sram`]'s (not recalibrated).
+pub fn sram_accelergy_2020(
+    shape: &MemoryShape,
+    tech: &Technology,
+    clock_ghz: f64,
+) -> Result<StorageEstimate, EstimateError> {
+    let current = sram_with(&SRAM_45NM_ACCELERGY_2020, shape, tech, clock_ghz)?;
+    let array = sram_array(
+        &SRAM_45NM_ACCELERGY_2020,
+        shape.width_bits,
+        shape.depth,
+        shape.banks,
+    );
+    let address_pj = ADDRESS_GEN_PJ_PER_BIT * (shape.depth as f64).log2().ceil();
+    Ok(StorageEstimate {
+        read_pj: (array.read_pj + address_pj) * tech.energy_scale,
+        ..current
     })
 }
 

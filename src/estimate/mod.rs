@@ -14,7 +14,8 @@ pub mod tech;
 
 pub use logic::{adder, mac, multiplier, noc_hop, wire, FpFormat, LogicEstimate, MacKind};
 pub use memory::{
-    dram, regfile, sram, sram_read_organisation_model, sram_with, DramType, MemoryShape,
+    dram, regfile, sram, sram_accelergy_2020, sram_read_organisation_model, sram_with, DramType,
+    MemoryShape,
 };
 pub use tech::Technology;
 
@@ -90,11 +91,60 @@ impl LevelShape {
     }
 }
 
-/// Estimates one storage level at `tech` and `clock_ghz`.
+/// Which generation of Accelergy's reference tables the estimates reproduce. The two differ
+/// by the CACTI wrapper, not by physics: the same 16384 × 64 GLB is 74.1 pJ per read in the
+/// 2020 tables and 32.3 pJ in the 2024 ones (docs/estimate.md, "Generations").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Generation {
+    /// Accelergy v0.4 with the hwcomponents plug-ins (the 2024 references).
+    #[default]
+    Current,
+    /// Accelergy of 2019–20 (the `acc_*` and `legacy2020_*` references): its own fitted SRAM
+    /// constants, and a level's `banks` reaches CACTI.
+    Accelergy2020,
+}
+
+impl Generation {
+    pub const NAMES: &'static str = "current, accelergy-2020";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Generation::Current => "current",
+            Generation::Accelergy2020 => "accelergy-2020",
+        }
+    }
+}
+
+impl std::str::FromStr for Generation {
+    type Err = EstimateError;
+    fn from_str(s: &str) -> Result<Generation, EstimateError> {
+        match s {
+            "current" => Ok(Generation::Current),
+            "accelergy-2020" => Ok(Generation::Accelergy2020),
+            _ => Err(EstimateError::Unknown {
+                what: "estimate_generation",
+                value: s.to_string(),
+                expected: Generation::NAMES,
+            }),
+        }
+    }
+}
+
+/// Estimates one storage level at `tech` and `clock_ghz` ([`Generation::Current`]).
 pub fn storage_level(
     shape: &LevelShape,
     tech: &Technology,
     clock_ghz: f64,
+) -> Result<StorageEstimate, EstimateError> {
+    storage_level_for(shape, tech, clock_ghz, Generation::Current)
+}
+
+/// Estimates one storage level as the given generation of Accelergy would.
+pub fn storage_level_for(
+    shape: &LevelShape,
+    tech: &Technology,
+    clock_ghz: f64,
+    generation: Generation,
 ) -> Result<StorageEstimate, EstimateError> {
     memory::positive("word_bits", u64::from(shape.word_bits))?;
     memory::positive("block_size", shape.block_size)?;
@@ -109,6 +159,11 @@ pub fn storage_level(
     let array = match shape.class {
         LevelClass::Dummy => return Ok(StorageEstimate::ZERO),
         LevelClass::Dram => dram(shape.dram_type, width_bits)?,
+        LevelClass::Sram if generation == Generation::Accelergy2020 => {
+            // The 2019-20 smartbuffer_SRAM passed n_banks to CACTI (its ERT splits the
+            // address part of an access over `address_delta` = 0..n_banks).
+            sram_accelergy_2020(&mem(shape.rows()), tech, clock_ghz)?
+        }
         LevelClass::Sram => {
             // A level's `banks` (Timeloop's n_banks) is checked but not modelled: Accelergy's
             // smartbuffer_SRAM does not pass it to CACTI, so the banked reference buffers
@@ -250,6 +305,46 @@ mod tests {
         assert_eq!(e.read_pj, row.read_pj);
         assert!((e.area_um2 * 64.0 - row.area_um2).abs() < 1e-9 * row.area_um2);
         assert!((e.leak_pj_per_cycle * 64.0 - row.leak_pj_per_cycle).abs() < 1e-15);
+    }
+
+    #[test]
+    fn the_2020_generation_uses_its_constants_and_the_level_banks() {
+        let t = Technology::nm45();
+        let mut s = shape(LevelClass::Sram, Some(131072));
+        s.banks = 32;
+        let now = storage_level(&s, &t, 1.0).unwrap();
+        let then = storage_level_for(&s, &t, 1.0, Generation::Accelergy2020).unwrap();
+        let direct = sram_accelergy_2020(
+            &MemoryShape {
+                banks: 32,
+                ..MemoryShape::new(64, 16384)
+            },
+            &t,
+            1.0,
+        )
+        .unwrap();
+        assert_eq!(then, direct);
+        // The 2020 tables: 74.144 pJ and 1162549 µm² for this GLB, 2.3× and 2.7× the 2024 ones.
+        assert!((then.read_pj / 74.144 - 1.0).abs() < 0.12, "{then:?}");
+        assert!((then.area_um2 / 1162549.0 - 1.0).abs() < 0.12, "{then:?}");
+        assert!(then.read_pj > 2.0 * now.read_pj);
+        // Regfiles, DRAM and a 1-bank level's validity checks are shared.
+        let r = shape(LevelClass::Regfile, Some(64));
+        assert_eq!(
+            storage_level(&r, &t, 1.0),
+            storage_level_for(&r, &t, 1.0, Generation::Accelergy2020)
+        );
+        s.banks = 1 << 20;
+        assert!(matches!(
+            storage_level_for(&s, &t, 1.0, Generation::Accelergy2020),
+            Err(EstimateError::TooManyBanks { .. })
+        ));
+        assert_eq!("accelergy-2020".parse(), Ok(Generation::Accelergy2020));
+        assert_eq!("current".parse(), Ok(Generation::Current));
+        assert!(matches!(
+            "2020".parse::<Generation>(),
+            Err(EstimateError::Unknown { .. })
+        ));
     }
 
     #[test]

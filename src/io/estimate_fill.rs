@@ -12,8 +12,8 @@ use std::path::Path;
 use super::{err, parse_toml, read, ArchSpec, InputError};
 use crate::arch::{Arch, LevelClass};
 use crate::estimate::{
-    self, Action, ArtRow, DramType, ErtRow, EstimateError, LevelShape, MacKind, Source, Tables,
-    Technology,
+    self, Action, ArtRow, DramType, ErtRow, EstimateError, Generation, LevelShape, MacKind, Source,
+    Tables, Technology,
 };
 
 /// An arch spec with the estimated values written in, and the ERT/ART saying which are which.
@@ -86,6 +86,25 @@ pub fn fill(spec: &ArchSpec, file: &Path) -> Result<Filled, InputError> {
     };
     let clock_ghz = spec.clock_ghz.unwrap_or(1.0);
     let node_given = spec.technology_nm.is_some();
+    let generation = match spec.estimate_generation.as_deref() {
+        None => Generation::Current,
+        Some(_) if !node_given => {
+            return Err(err(
+                file,
+                "estimate_generation",
+                "`estimate_generation` only selects how energies/areas are estimated, which needs the process node".to_string(),
+                NEEDS_NODE_HINT,
+            ))
+        }
+        Some(name) => name.parse::<Generation>().map_err(|e| {
+            err(
+                file,
+                "estimate_generation",
+                e.to_string(),
+                "use \"current\" (the 2024 Accelergy tables, the default) or \"accelergy-2020\" (the 2019-20 tables of the acc_* and legacy2020_* references)",
+            )
+        })?,
+    };
     let mut tables = Tables {
         technology_nm: spec.technology_nm,
         ..Tables::default()
@@ -154,7 +173,7 @@ pub fn fill(spec: &ArchSpec, file: &Path) -> Result<Filled, InputError> {
                     ports: l.ports.unwrap_or(1),
                     dram_type,
                 };
-                let e = estimate::storage_level(&shape, t, clock_ghz).map_err(|e| {
+                let e = estimate::storage_level_for(&shape, t, clock_ghz, generation).map_err(|e| {
                     let key = key_of(&e);
                     let location = if key == "clock_ghz" { key.to_string() } else { at(key) };
                     err(

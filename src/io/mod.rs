@@ -109,6 +109,10 @@ pub struct ArchSpec {
     /// `timeloop` (default) or `timeloop-2020`: whose counting rules the model follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<String>,
+    /// `current` (default) or `accelergy-2020`: which generation of Accelergy's tables the
+    /// estimated energies and areas reproduce (`estimate_fill`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_generation: Option<String>,
     /// Cycles charged once per layer that nothing overlaps (instruction fetch and decode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program_overhead_cycles: Option<u64>,

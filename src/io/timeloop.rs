@@ -1250,6 +1250,7 @@ fn convert_arch<'a>(
         technology_nm: technology,
         clock_ghz,
         rules: None,
+        estimate_generation: None,
         program_overhead_cycles: None,
         level: levels,
         compute: compute_spec,
