@@ -942,6 +942,44 @@ fn macro_errors(k: &estimate::sram::SramConstants, m: &CactiMacro) -> [f64; 3] {
 /// constants (asserted: the fit's result), and leave-one-geometry-out errors (each geometry
 /// predicted by constants refitted without it, from the shipped ones; printed, reported in
 /// docs/estimate.md).
+/// Relative errors (read, write, area) of one macro.
+type Errors = [f64; 3];
+
+/// Per macro of `data`: its error under `shipped` and under a refit without it
+/// (leave-one-geometry-out), plus the worst |error| of each kind (read, write, area).
+fn fit_and_held_out(
+    shipped: &estimate::sram::SramConstants,
+    data: &[CactiMacro],
+) -> (Vec<(Errors, Errors)>, Errors, Errors) {
+    let (mut worst, mut worst_held_out) = ([0.0f64; 3], [0.0f64; 3]);
+    let mut per_macro = Vec::with_capacity(data.len());
+    for (i, m) in data.iter().enumerate() {
+        let rest: Vec<CactiMacro> = data
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, m)| *m)
+            .collect();
+        let refit = fit_sram(shipped, &rest, 60);
+        let (e, h) = (macro_errors(shipped, m), macro_errors(&refit, m));
+        for q in 0..3 {
+            worst[q] = worst[q].max(e[q].abs());
+            worst_held_out[q] = worst_held_out[q].max(h[q].abs());
+        }
+        per_macro.push((e, h));
+    }
+    (per_macro, worst, worst_held_out)
+}
+
+/// Refits the SRAM constants to `data` from the current ones and prints them to paste.
+fn refit_and_print(data: &[CactiMacro]) {
+    let k = fit_sram(&estimate::sram::SRAM_45NM, data, 1500);
+    eprintln!("{k:#?}");
+    for m in data {
+        eprintln!("{m:?}: {:?}", macro_errors(&k, m));
+    }
+}
+
 #[test]
 fn sram_organisation_model_fit_and_leave_one_geometry_out() {
     let data = cacti_macros();
@@ -960,16 +998,8 @@ fn sram_organisation_model_fit_and_leave_one_geometry_out() {
         "held-out write".into(),
         "held-out area".into(),
     ]];
-    let (mut worst, mut worst_held_out) = ([0.0f64; 3], [0.0f64; 3]);
-    for (i, m) in data.iter().enumerate() {
-        let rest: Vec<CactiMacro> = data
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, m)| *m)
-            .collect();
-        let refit = fit_sram(&shipped, &rest, 60);
-        let (e, h) = (macro_errors(&shipped, m), macro_errors(&refit, m));
+    let (per_macro, worst, worst_held_out) = fit_and_held_out(&shipped, &data);
+    for (m, (e, h)) in data.iter().zip(&per_macro) {
         let o = estimate::sram::array(&shipped, m.width, m.depth, m.banks).organisation;
         let pct = |v: f64| format!("{:+.1}%", 100.0 * v);
         let mut row = vec![
@@ -982,10 +1012,6 @@ fn sram_organisation_model_fit_and_leave_one_geometry_out() {
         row.extend(e.iter().map(|v| pct(*v)));
         row.extend(h.iter().map(|v| pct(*v)));
         rows.push(row);
-        for q in 0..3 {
-            worst[q] = worst[q].max(e[q].abs());
-            worst_held_out[q] = worst_held_out[q].max(h[q].abs());
-        }
     }
     eprintln!("{}", table(&rows));
     eprintln!(
@@ -1007,12 +1033,7 @@ fn sram_organisation_model_fit_and_leave_one_geometry_out() {
 #[test]
 #[ignore]
 fn refit_sram_constants() {
-    let data = cacti_macros();
-    let k = fit_sram(&estimate::sram::SRAM_45NM, &data, 1500);
-    eprintln!("{k:#?}");
-    for m in &data {
-        eprintln!("{m:?}: {:?}", macro_errors(&k, m));
-    }
+    refit_and_print(&cacti_macros());
 }
 
 /// The 2019–20 Accelergy generation's 45 nm CACTI macros (acc_* and legacy2020_* cases of
@@ -1080,21 +1101,9 @@ fn sram_2020_generation_fit_and_leave_one_geometry_out() {
         return;
     }
     let shipped = estimate::sram::SRAM_45NM_ACCELERGY_2020;
-    let (mut worst, mut worst_held_out) = ([0.0f64; 3], [0.0f64; 3]);
-    for (i, m) in data.iter().enumerate() {
-        let rest: Vec<CactiMacro> = data
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, m)| *m)
-            .collect();
-        let refit = fit_sram(&shipped, &rest, 60);
-        let (e, h) = (macro_errors(&shipped, m), macro_errors(&refit, m));
+    let (per_macro, worst, worst_held_out) = fit_and_held_out(&shipped, &data);
+    for (m, (e, h)) in data.iter().zip(&per_macro) {
         eprintln!("{m:?}: fit {e:+.3?} held out {h:+.3?}");
-        for q in 0..3 {
-            worst[q] = worst[q].max(e[q].abs());
-            worst_held_out[q] = worst_held_out[q].max(h[q].abs());
-        }
     }
     eprintln!("max |err| read/write/area: fit {worst:.3?}, held out {worst_held_out:.3?}");
     assert!(
@@ -1107,10 +1116,5 @@ fn sram_2020_generation_fit_and_leave_one_geometry_out() {
 #[test]
 #[ignore]
 fn refit_sram_constants_2020() {
-    let data = legacy_cacti_macros();
-    let k = fit_sram(&estimate::sram::SRAM_45NM, &data, 1500);
-    eprintln!("{k:#?}");
-    for m in &data {
-        eprintln!("{m:?}: {:?}", macro_errors(&k, m));
-    }
+    refit_and_print(&legacy_cacti_macros());
 }
