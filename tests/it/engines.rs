@@ -27,26 +27,40 @@ const GAP_TOLERANCE: f64 = 0.01;
 
 const ENGINES: [Algo; 2] = [Algo::Genetic, Algo::Anneal];
 
-/// Eyeriss-like with the row-stationary constraints plus Timeloop's search hints.
-pub(crate) fn eyeriss_hinted(net: &str, layer: &str) -> (Arch, Problem, Constraints) {
-    let arch = io::load_arch(&root().join("arch/eyeriss_like.toml")).unwrap();
+/// An architecture preset, one layer of a bundled network, and a constraints file, resolved.
+fn preset_case(
+    arch: &str,
+    constraints: &str,
+    net: &str,
+    layer: &str,
+) -> (Arch, Problem, Constraints) {
+    let arch = io::load_arch(&root().join(format!("arch/{arch}.toml"))).unwrap();
     let w = io::load_workload(&root().join(format!("workloads/{net}.toml"))).unwrap();
     let problem = w.layer(layer).unwrap().problem.clone();
-    let path = root().join("arch/eyeriss_like_hints.constraints.toml");
+    let path = root().join(format!("arch/{constraints}"));
     let spec = io::constraints::load_constraints(&path).unwrap();
     let c = io::constraints::resolve(&spec, &path, &arch, &problem).unwrap();
     (arch, problem, c)
 }
 
+/// Eyeriss-like with the row-stationary constraints plus Timeloop's search hints.
+pub(crate) fn eyeriss_hinted(net: &str, layer: &str) -> (Arch, Problem, Constraints) {
+    preset_case(
+        "eyeriss_like",
+        "eyeriss_like_hints.constraints.toml",
+        net,
+        layer,
+    )
+}
+
 /// simba_like with its architecture constraints plus the weight-stationary search hints.
 fn simba_hinted(net: &str, layer: &str) -> (Arch, Problem, Constraints) {
-    let arch = io::load_arch(&root().join("arch/simba_like.toml")).unwrap();
-    let w = io::load_workload(&root().join(format!("workloads/{net}.toml"))).unwrap();
-    let problem = w.layer(layer).unwrap().problem.clone();
-    let path = root().join("arch/simba_like_hints.constraints.toml");
-    let spec = io::constraints::load_constraints(&path).unwrap();
-    let c = io::constraints::resolve(&spec, &path, &arch, &problem).unwrap();
-    (arch, problem, c)
+    preset_case(
+        "simba_like",
+        "simba_like_hints.constraints.toml",
+        net,
+        layer,
+    )
 }
 
 fn run_seeded(
